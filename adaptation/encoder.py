@@ -1,0 +1,308 @@
+"""``Encoder``: a decoder LLM (plus LoRA adapters) used as a bidirectional text encoder."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import loading
+from .adapters import adapter_weight_file, apply_adapter, copy_adapter
+from .bidirectional import encoder_attention_mask, position_ids_from_mask, set_bidirectional
+from .config import BASE_SUBDIR, AdapterEntry, EncoderConfig, library_versions
+from .errors import EncoderFormatError, ModelNotFoundError, OutOfMemoryError, UsageError
+from .families import check_supported
+from .inputs import EncodedText, InputBuilder, Item
+from .pooling import check_pooling, pool
+from .storage import atomic_directory, content_hash, copy_base_model, directory_identity, fingerprint
+
+log = logging.getLogger(__name__)
+
+LLM2VEC_POOLING = {"mean": "mean", "weighted_mean": "weighted_mean", "eos_token": "last_token",
+                   "last_token": "last_token", "bos_token": "bos", "bos": "bos"}
+
+
+class Encoder:
+    """Embeds texts or (instruction, text) pairs; saves itself as a self-describing directory."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer, config: EncoderConfig,
+                 adapter_dirs: Sequence[Path] = (), base_dir: Path | None = None, device: str = "cpu",
+                 pack: bool | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.adapter_dirs = [Path(d) for d in adapter_dirs]
+        self.base_dir = base_dir  # local base model directory, if any (copied on save)
+        self.device = device
+        self.attn = model.config._attn_implementation
+        # varlen packing removes every padding FLOP; on by default with flash-attention
+        self.pack = (self.attn == "flash_attention_2") if pack is None else pack
+        self.inputs = InputBuilder(tokenizer, config.max_length, config.skip_instruction)
+        set_bidirectional(model, config.bidirectional)
+        self._fingerprint: str | None = None
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        *,
+        pooling: str | None = None,
+        dtype: str = "float32",
+        adapters: Sequence[str | Path] = (),
+        max_length: int | None = None,
+        attn: str = "auto",
+        bidirectional: bool = True,
+        skip_instruction: bool | None = None,
+        normalize: bool | None = None,
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        revision: str | None = None,
+        device: str | None = None,
+        merge_adapters: bool = True,
+    ) -> "Encoder":
+        """A base model id/dir, a published LLM2Vec checkpoint, or a saved encoder dir.
+
+        Extra ``adapters`` are stacked on top in order. With ``merge_adapters`` they
+        are merged into the weights (fastest inference); otherwise only all but the
+        last are merged, as when training on top of them.
+        """
+        name = str(name_or_path)
+        if loading.is_local(name) and (Path(name).expanduser() / "encoder_config.json").is_file():
+            encoder = cls.load(name, dtype=dtype, attn=attn, device=device)
+            encoder._override(pooling=pooling, max_length=max_length, skip_instruction=skip_instruction,
+                              normalize=normalize, query_instruction=query_instruction,
+                              document_instruction=document_instruction)
+            if adapters:
+                raise UsageError("extra adapters on a saved encoder: load its base with the full adapter list instead")
+            return encoder
+
+        stack: list[tuple[Path, str, str]] = []  # (local dir, name, source)
+        base, base_revision = name, revision
+        defaults = loading.read_json(loading.fetch_file(name, "llm2vec_config.json", revision))
+        adapter_config = loading.read_json(loading.fetch_file(name, "adapter_config.json", revision))
+        if adapter_config:  # published layout: base config + MNTP adapter in one directory
+            base = adapter_config.get("base_model_name_or_path")
+            base_revision = adapter_config.get("revision")
+            if not base:
+                raise ModelNotFoundError(f"{name}: adapter_config.json names no base_model_name_or_path")
+            stack.append((loading.local_adapter_dir(name, revision), "mntp", name))
+        for i, extra in enumerate(adapters):
+            stack.append((loading.local_adapter_dir(str(extra)), f"adapter{len(stack)}", str(extra)))
+
+        hf_config = loading.load_config(base, base_revision)
+        check_supported(hf_config.model_type)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = loading.torch_dtype(dtype)
+        impl = loading.resolve_attention(attn, torch_dtype, device)
+        model = loading.load_base_model(base, base_revision, torch_dtype, impl, device)
+        entries = []
+        for position, (directory, adapter_name, source) in enumerate(stack):
+            merge = merge_adapters or position < len(stack) - 1
+            model = apply_adapter(model, directory, adapter_name, merge)
+            entries.append(AdapterEntry(name=adapter_name, path=str(directory), merged=merge, source=source))
+
+        tokenizer_source = name if (loading.is_local(name) and loading.has_tokenizer(Path(name))) else base
+        if not loading.is_local(name) and adapter_config:
+            tokenizer_source = name  # published hub checkpoints ship their tokenizer
+        tokenizer = loading.load_tokenizer(tokenizer_source, revision if tokenizer_source == name else base_revision)
+        config = EncoderConfig(
+            base_model=str(Path(base).expanduser().resolve()) if loading.is_local(base) else base,
+            base_revision=base_revision,
+            model_type=hf_config.model_type,
+            bidirectional=bidirectional,
+            pooling=check_pooling(pooling or LLM2VEC_POOLING.get(defaults.get("pooling_mode", "mean"), "mean")),
+            skip_instruction=defaults.get("skip_instruction", True) if skip_instruction is None else skip_instruction,
+            max_length=max_length or int(defaults.get("max_length", 512)),
+            dim=int(hf_config.hidden_size),
+            normalize=bool(normalize),
+            dtype=dtype,
+            attn_implementation=attn,
+            query_instruction=query_instruction or "",
+            document_instruction=document_instruction or "",
+            adapters=entries,
+            versions=library_versions(),
+        )
+        base_dir = Path(base).expanduser().resolve() if loading.is_local(base) else None
+        return cls(model, tokenizer, config, [d for d, _, _ in stack], base_dir, device)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, dtype: str | None = None, attn: str | None = None,
+             device: str | None = None) -> "Encoder":
+        """Rebuild an encoder from a directory written by ``save``; nothing else is needed."""
+        directory = Path(directory).expanduser()
+        if not directory.is_dir():
+            raise ModelNotFoundError(f"encoder directory '{directory}' does not exist")
+        config = EncoderConfig.read(directory)
+        check_supported(config.model_type)
+        base = str(directory / BASE_SUBDIR) if config.base_model == BASE_SUBDIR else config.base_model
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        config.dtype = dtype or config.dtype
+        config.attn_implementation = attn or config.attn_implementation
+        torch_dtype = loading.torch_dtype(config.dtype)
+        impl = loading.resolve_attention(config.attn_implementation, torch_dtype, device)
+        model = loading.load_base_model(base, config.base_revision, torch_dtype, impl, device)
+        adapter_dirs = []
+        for entry in config.adapters:
+            adapter_dir = directory / entry.path
+            if not adapter_dir.is_dir():
+                raise EncoderFormatError(f"{directory}: adapter '{entry.name}' missing at {entry.path}")
+            model = apply_adapter(model, adapter_dir, entry.name, entry.merged)
+            adapter_dirs.append(adapter_dir)
+        tokenizer = loading.load_tokenizer(str(directory))
+        base_dir = Path(base) if loading.is_local(base) else None
+        return cls(model, tokenizer, config, adapter_dirs, base_dir, device)
+
+    def _override(self, **values) -> None:
+        for key, value in values.items():
+            if value is not None:
+                setattr(self.config, key, check_pooling(value) if key == "pooling" else value)
+        self.inputs = InputBuilder(self.tokenizer, self.config.max_length, self.config.skip_instruction)
+        self._fingerprint = None
+
+    # ------------------------------------------------------------------ saving
+    def save(self, directory: str | Path, copy_base: bool | None = None) -> Path:
+        """Write config, tokenizer, adapters (and the base, when local) atomically.
+
+        ``copy_base`` defaults to True for a local base, so the directory loads
+        anywhere; a hub base is referenced by id and revision.
+        """
+        directory = Path(directory).expanduser()
+        copy_base = (self.base_dir is not None) if copy_base is None else copy_base
+        if copy_base and self.base_dir is None:
+            raise UsageError("copy_base=True but the base model is a hub id, not a local directory")
+        config = EncoderConfig.from_dict(self.config.to_dict())
+        config.versions = library_versions()
+        with atomic_directory(directory) as tmp:
+            self.tokenizer.save_pretrained(tmp)
+            if copy_base:
+                copy_base_model(self.base_dir, tmp / BASE_SUBDIR)
+                config.base_model = BASE_SUBDIR
+            elif self.base_dir is not None:
+                config.base_model = str(self.base_dir)
+            for i, (entry, source) in enumerate(zip(config.adapters, self.adapter_dirs)):
+                relative = f"adapters/{i:02d}-{entry.name}"
+                copy_adapter(source, tmp / relative)
+                entry.path = relative
+            config.write(tmp)
+        return directory
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes iff the vectors this encoder stores would change (weights, pooling, ...)."""
+        if self._fingerprint is None:
+            if self.base_dir is not None:
+                base_identity = directory_identity(self.base_dir)
+            else:
+                base_identity = f"{self.config.base_model}@{self.config.base_revision or 'main'}"
+            adapters = [content_hash(adapter_weight_file(d)) for d in self.adapter_dirs]
+            self._fingerprint = fingerprint(self.config.semantic_dict(), base_identity, adapters)
+        return self._fingerprint
+
+    # ------------------------------------------------------------------ encoding
+    def embed_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled float32 embeddings of a collated batch, differentiable (training reuses it)."""
+        input_ids = batch["input_ids"].to(self.device)
+        attention_mask = batch["attention_mask"].to(self.device)
+        if self.pack:
+            hidden = self._forward_packed(input_ids, attention_mask)
+        else:
+            hidden = self._forward_padded(input_ids, attention_mask)
+        return pool(hidden.float(), batch["pool_mask"].to(self.device), attention_mask, self.config.pooling)
+
+    def _forward_padded(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.attn == "flash_attention_2":
+            mask = attention_mask  # flash unpads from the 2-D mask; is_causal is already off
+        else:
+            mask = encoder_attention_mask(attention_mask, self.model.dtype, self.config.bidirectional)
+        out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids_from_mask(attention_mask))
+        return out[0]
+
+    def _forward_packed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """All sequences in one row, no padding; flash varlen on GPU, block-diagonal mask on CPU."""
+        real = attention_mask.bool()
+        packed_ids = input_ids[real].unsqueeze(0)
+        positions = position_ids_from_mask(attention_mask)[real].unsqueeze(0)
+        if self.attn == "flash_attention_2":
+            out = self.model(input_ids=packed_ids, position_ids=positions)
+        else:
+            rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(input_ids)
+            segments = rows[real].unsqueeze(0)
+            mask = encoder_attention_mask(torch.ones_like(packed_ids), self.model.dtype,
+                                          self.config.bidirectional, segment_ids=segments)
+            if not self.config.bidirectional:
+                raise UsageError("packing is only implemented for bidirectional attention")
+            out = self.model(input_ids=packed_ids, attention_mask=mask, position_ids=positions)
+        hidden = out[0].new_zeros(*input_ids.shape, out[0].shape[-1])
+        hidden[real] = out[0][0]
+        return hidden
+
+    def _embed_rows(self, rows: list[EncodedText]) -> torch.Tensor:
+        """Embed one batch, halving it on out-of-memory instead of crashing."""
+        try:
+            return self.embed_batch(self.inputs.collate(rows))
+        except (torch.OutOfMemoryError, RuntimeError) as err:
+            if not _is_out_of_memory(err):
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if len(rows) == 1:
+                raise OutOfMemoryError(
+                    f"one text of {len(rows[0].input_ids)} tokens does not fit in memory; "
+                    "lower max_length or use dtype bfloat16"
+                ) from None
+            half = len(rows) // 2
+            log.warning("out of memory at batch %d; splitting", len(rows))
+            return torch.cat([self._embed_rows(rows[:half]), self._embed_rows(rows[half:])])
+
+    def encode(self, items: Sequence[Item], batch_size: int = 32, normalize: bool | None = None,
+               instruction: str | None = None, show_progress: bool = False) -> np.ndarray:
+        """(n, dim) float32 array, in input order.
+
+        Items are strings (given ``instruction``, if any) or (instruction, text)
+        pairs. Texts are sorted by length so batches carry little padding.
+        """
+        if isinstance(items, str):
+            raise UsageError("encode() takes a list of texts, not a single string")
+        if batch_size < 1:
+            raise UsageError("batch_size must be at least 1")
+        encoded = self.inputs.encode(list(items), instruction)
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].input_ids))
+        out = np.zeros((len(encoded), self.dim), dtype=np.float32)
+        self.model.eval()
+        with torch.inference_mode(), tqdm(total=len(encoded), disable=not show_progress, desc="embedding",
+                                          unit="text") as bar:
+            for start in range(0, len(order), batch_size):
+                index = order[start:start + batch_size]
+                vectors = self._embed_rows([encoded[i] for i in index])
+                out[index] = vectors.float().cpu().numpy()
+                bar.update(len(index))
+        if self.config.normalize if normalize is None else normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def encode_queries(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        """Texts prefixed with the saved query instruction."""
+        return self.encode(texts, instruction=kwargs.pop("instruction", self.config.query_instruction), **kwargs)
+
+    def encode_documents(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        """Texts prefixed with the saved document instruction (usually none)."""
+        return self.encode(texts, instruction=kwargs.pop("instruction", self.config.document_instruction), **kwargs)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"Encoder({c.base_model!r}, type={c.model_type}, pooling={c.pooling}, dim={c.dim}, "
+                f"bidirectional={c.bidirectional}, adapters={[a.name for a in c.adapters]}, attn={self.attn})")
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    text = str(err).lower()
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text

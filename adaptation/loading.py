@@ -1,0 +1,145 @@
+"""Resolving and loading base models, tokenizers and adapter directories.
+
+A name is either a local directory or a Hugging Face hub id; both go through the
+same calls so users with internet get hub loading and tests stay offline.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from .errors import AdapterError, ModelNotFoundError, UsageError
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+ATTN_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise UsageError(f"unknown dtype '{name}'; choose one of: {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def flash_attn_available() -> bool:
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_attention(requested: str, dtype: torch.dtype, device: str) -> str:
+    """Pick the attention kernel; fall back from flash-attention with a warning."""
+    if requested not in ATTN_CHOICES:
+        raise UsageError(f"unknown attention '{requested}'; choose one of: {', '.join(ATTN_CHOICES)}")
+    flash_ok = device.startswith("cuda") and flash_attn_available() and dtype in (torch.bfloat16, torch.float16)
+    if requested == "auto":
+        return "flash_attention_2" if flash_ok else "sdpa"
+    if requested == "flash_attention_2" and not flash_ok:
+        warnings.warn("flash_attention_2 needs CUDA, the flash-attn package and bf16/fp16; falling back to sdpa")
+        return "sdpa"
+    return requested
+
+
+def is_local(name: str) -> bool:
+    return Path(name).expanduser().exists()
+
+
+def fetch_file(name: str, filename: str, revision: str | None = None) -> Path | None:
+    """A file of a local dir or hub repo, or None when the repo has no such file."""
+    if is_local(name):
+        path = Path(name).expanduser() / filename
+        return path if path.is_file() else None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(name, filename, revision=revision))
+    except Exception as err:  # missing entry, offline, unknown repo: all mean "not here"
+        log.debug("no %s in %s: %s", filename, name, err)
+        return None
+
+
+def local_adapter_dir(name: str, revision: str | None = None) -> Path:
+    """A directory holding adapter_config.json + weights, downloading a hub adapter if needed."""
+    if is_local(name):
+        path = Path(name).expanduser()
+        if not (path / "adapter_config.json").is_file():
+            raise AdapterError(f"{name}: no adapter_config.json; not a LoRA adapter directory")
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, revision=revision, allow_patterns=list(ADAPTER_FILES)))
+    except Exception as err:
+        raise AdapterError(
+            f"adapter '{name}' is not a local directory and could not be downloaded ({type(err).__name__}); "
+            "check the path, or connect to the internet for hub ids"
+        ) from None
+
+
+def read_json(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"{path}: unreadable JSON ({err})") from None
+
+
+def load_config(name: str, revision: str | None = None):
+    from transformers import AutoConfig
+
+    if not is_local(name) and ("/" not in name or name.startswith((".", "/", "~"))):
+        raise ModelNotFoundError(f"model '{name}': no such directory, and not a hub id (owner/name)")
+    try:
+        return AutoConfig.from_pretrained(name, revision=revision)
+    except (OSError, ValueError) as err:
+        where = "local directory" if is_local(name) else "hub id (offline or unknown?)"
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelNotFoundError(f"cannot load model config from {where} '{name}': {first_line}") from None
+
+
+def load_base_model(name: str, revision: str | None, dtype: torch.dtype, attn: str, device: str):
+    """The bare decoder (no LM head): all an encoder needs."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "lm_head weights not used" is expected for an encoder
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(name, revision=revision, dtype=dtype, attn_implementation=attn)
+    except ValueError as err:
+        if attn == "eager" or "attention implementation" not in str(err):
+            raise ModelNotFoundError(f"cannot load model weights from '{name}': {str(err).splitlines()[0]}") from None
+        # some families (e.g. Gemma2's soft-capping) have no sdpa/flash kernel: eager is exact
+        warnings.warn(f"{attn} attention is not available for this model; using eager")
+        model = AutoModel.from_pretrained(name, revision=revision, dtype=dtype, attn_implementation="eager")
+    except OSError as err:
+        raise ModelNotFoundError(f"cannot load model weights from '{name}': {str(err).splitlines()[0]}") from None
+    finally:
+        hf_logging.set_verbosity(previous)
+        hf_logging.enable_progress_bar()
+    return model.to(device).eval()
+
+
+def load_tokenizer(name: str, revision: str | None = None):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, revision=revision)
+    except (OSError, ValueError) as err:
+        raise ModelNotFoundError(f"cannot load tokenizer from '{name}': {str(err).splitlines()[0]}") from None
+
+
+def has_tokenizer(directory: Path) -> bool:
+    return any((directory / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json"))

@@ -1,0 +1,80 @@
+"""Writing an encoder directory atomically, and fingerprinting its identity.
+
+A directory either holds a complete encoder or does not exist: everything is
+written into a sibling temp dir and renamed into place, ``encoder_config.json``
+last, so a crash never leaves something that looks complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+BASE_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+FULL_HASH_LIMIT = 64 << 20   # files up to 64 MB are hashed whole
+SAMPLE_BLOCKS = 16           # larger ones: header + 16 strided 1 MB blocks
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a temp dir next to ``target``; on success it replaces ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_base_model(source: Path, target: Path) -> None:
+    """Copy a local base model's config and weights (not its tokenizer) into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if path.is_file() and (path.name in BASE_FILES or path.suffix in WEIGHT_SUFFIXES):
+            shutil.copy2(path, target / path.name)
+
+
+def content_hash(path: Path) -> str:
+    """sha256 of a file; large files are sampled so a 14 GB base stays cheap to identify."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with open(path, "rb") as handle:
+        if size <= FULL_HASH_LIMIT:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        else:
+            digest.update(handle.read(1 << 20))
+            for i in range(SAMPLE_BLOCKS):
+                handle.seek(size * i // SAMPLE_BLOCKS)
+                digest.update(handle.read(1 << 20))
+    return digest.hexdigest()
+
+
+def directory_identity(directory: Path) -> str:
+    """Content identity of a local model/adapter dir: its config and weight files."""
+    parts = []
+    for path in sorted(Path(directory).iterdir()):
+        if path.is_file() and (path.suffix in WEIGHT_SUFFIXES or path.name == "config.json"):
+            parts.append(f"{path.name}:{content_hash(path)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def fingerprint(semantic: dict, base_identity: str, adapter_identities: list[str]) -> str:
+    payload = json.dumps({"config": semantic, "base": base_identity, "adapters": adapter_identities}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
