@@ -1,0 +1,1 @@
+"""Folder of documents -> chunks -> embeddings -> FAISS + SQLite, incremental and crash-safe."""
