@@ -1,0 +1,209 @@
+"""``pretrain``: a small Llama decoder trained from scratch, the library side of ``l2v pretrain``.
+
+fp32 master weights with bf16 autocast (fast on CPUs with bf16 units and on GPUs),
+AdamW, linear warmup then cosine decay, gradient clipping, gradient accumulation over
+packed blocks, periodic atomic checkpoints, and a time budget that ends cleanly.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import PretrainConfig, write_json
+from .data import BlockSampler, describe_files, iter_documents, pack_blocks, resolve_files, token_stream, train_tokenizer
+from .errors import ResumeError
+from .evaluate import autocast, perplexity
+
+CKPT = "checkpoint"
+
+
+def build_model(cfg: PretrainConfig, tokenizer):
+    """A randomly initialised LlamaForCausalLM with tied input/output embeddings."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden, intermediate_size=cfg.intermediate,
+                         num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
+                         max_position_embeddings=cfg.seq_len, tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(cfg.seed)
+    return LlamaForCausalLM(config).float()
+
+
+def lr_at(cfg: PretrainConfig, step: int, elapsed: float) -> float:
+    """Warmup over ``cfg.warmup`` steps, then cosine to ``min_lr_ratio * lr`` over the step or time budget."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = 0.0
+    if cfg.max_steps:
+        progress = max(progress, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
+    if cfg.max_minutes:
+        progress = max(progress, elapsed / (cfg.max_minutes * 60))
+    progress = min(1.0, progress)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model, cfg: PretrainConfig) -> torch.optim.AdamW:
+    """AdamW; no weight decay on norms (1-d weights). Tied embeddings appear once."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    other = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": other, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+@dataclass
+class State:
+    step: int = 0
+    tokens: int = 0
+    elapsed: float = 0.0  # training seconds, summed over resumed segments
+
+
+def save_checkpoint(out: Path, model, optimizer, state: State, cfg: PretrainConfig) -> None:
+    """Atomic: written to a temporary file and renamed over the previous checkpoint."""
+    path = out / CKPT / "state.pt"
+    tmp = path.with_name("state.pt.tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state.__dict__,
+                "config": cfg.to_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log):
+    """Tokenizer + packed blocks, cached under ``out/checkpoint`` so a resume reuses them exactly."""
+    from transformers import AutoTokenizer
+
+    ckpt = out / CKPT
+    if (ckpt / "blocks.pt").is_file():
+        return AutoTokenizer.from_pretrained(ckpt / "tokenizer"), torch.load(ckpt / "blocks.pt")
+    ckpt.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    tokenizer = train_tokenizer(files, cfg.vocab_size, cfg.seq_len)
+    log({"event": "tokenizer", "vocab": len(tokenizer), "seconds": round(time.time() - t0, 1)})
+    blocks = pack_blocks(token_stream(tokenizer, list(iter_documents(files))), cfg.seq_len)
+    log({"event": "data", "blocks": blocks.shape[0], "tokens": blocks.numel(), "seconds": round(time.time() - t0, 1)})
+    tokenizer.save_pretrained(ckpt / "tokenizer")
+    torch.save(blocks, ckpt / "blocks.pt")
+    return tokenizer, blocks
+
+
+def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = False, overrides: dict | None = None) -> dict:
+    """Train (or resume) into ``out``; returns the report also written to ``out/pretrain_report.json``."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if resume:
+        if not (out / CKPT / "state.pt").is_file():
+            raise ResumeError(f"--resume: {out} has no checkpoint ({CKPT}/state.pt); start without --resume")
+        saved = torch.load(out / CKPT / "state.pt", weights_only=False)
+        cfg = PretrainConfig.from_dict(saved["config"]).resumed_with(overrides or {})
+    elif (out / CKPT / "state.pt").is_file():
+        raise ResumeError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+    cfg.validate()
+    files = resolve_files(cfg.data, cfg.eval_file)
+    cfg.data = [str(f) for f in files]
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = (out / "train_log.jsonl").open("a")
+
+    def log(record: dict) -> None:
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
+
+    tokenizer, blocks = _prepare(cfg, out, files, log)
+    model = build_model(cfg, tokenizer).to(device)
+    optimizer = make_optimizer(model, cfg)
+    state = State()
+    if resume:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = State(**saved["state"])
+        log({"event": "resume", "step": state.step, "tokens": state.tokens})
+    else:
+        n_params = sum(p.numel() for p in model.parameters())
+        log({"event": "start", "params": n_params, "config": cfg.to_dict()})
+    model.train()
+    sampler = BlockSampler(blocks.shape[0], cfg.seed)
+    accum = cfg.batch_size // cfg.micro_batch
+    tokens_per_step = cfg.batch_size * cfg.seq_len
+    budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+    segment_start, last_ckpt = time.time(), time.time()
+    bar = tqdm(total=cfg.max_steps, initial=state.step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+    window_loss, window_tokens, window_time = 0.0, 0, time.time()
+    stopped_by = "max_steps"
+    while cfg.max_steps is None or state.step < cfg.max_steps:
+        elapsed = state.elapsed + time.time() - segment_start
+        if elapsed >= budget:
+            stopped_by = "max_minutes"
+            break
+        lr = lr_at(cfg, state.step, elapsed)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = 0.0
+        for micro in range(accum):
+            idx = sampler.indices((state.step * accum + micro) * cfg.micro_batch, cfg.micro_batch)
+            ids = blocks[idx].long().to(device)
+            with autocast(device, cfg.dtype):
+                loss = model(input_ids=ids, labels=ids).loss
+            (loss / accum).backward()
+            step_loss += float(loss.detach()) / accum
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.tokens += tokens_per_step
+        window_loss += step_loss
+        window_tokens += tokens_per_step
+        now = time.time()
+        tok_s = window_tokens / max(now - window_time, 1e-9)
+        bar.update(1)
+        bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tok_s:,.0f}")
+        if state.step % cfg.log_every == 0:
+            n = window_tokens // tokens_per_step
+            log({"step": state.step, "loss": round(window_loss / n, 4), "lr": lr, "grad_norm": round(grad_norm, 3),
+                 "tokens": state.tokens, "elapsed_s": round(state.elapsed + now - segment_start, 1),
+                 "tokens_per_s": round(tok_s, 1)})
+            window_loss, window_tokens, window_time = 0.0, 0, now
+        if cfg.eval_every and cfg.eval_file and state.step % cfg.eval_every == 0:
+            quick = perplexity(model, tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype, device,
+                               max_blocks=cfg.eval_blocks or 32)
+            log({"event": "eval", "step": state.step, "token_ppl": quick["token_ppl"], "word_ppl": quick["word_ppl"],
+                 "blocks": quick["blocks"]})
+            window_time = time.time()  # evaluation time is not training throughput
+        if now - last_ckpt >= cfg.checkpoint_minutes * 60:
+            state.elapsed += now - segment_start
+            segment_start = last_ckpt = now
+            save_checkpoint(out, model, optimizer, state, cfg)
+    bar.close()
+    state.elapsed += time.time() - segment_start
+    save_checkpoint(out, model, optimizer, state, cfg)
+    report = _finish(cfg, out, model, tokenizer, state, files, blocks, device, stopped_by, log)
+    log_file.close()
+    return report
+
+
+def _finish(cfg, out: Path, model, tokenizer, state: State, files, blocks, device: str, stopped_by: str, log) -> dict:
+    """Write the HF model dir, the exact settings, and the report (with validation perplexity)."""
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    report = {"steps": state.step, "tokens_seen": state.tokens, "wall_time_s": round(state.elapsed, 1),
+              "tokens_per_s": round(state.tokens / max(state.elapsed, 1e-9), 1), "stopped_by": stopped_by,
+              "params": sum(p.numel() for p in model.parameters()), "train_tokens": int(blocks.numel()),
+              "epochs": round(state.tokens / blocks.numel(), 3), "device": device, "threads": torch.get_num_threads()}
+    if cfg.eval_file:
+        t0 = time.time()
+        report["validation"] = perplexity(model, tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype, device,
+                                          max_blocks=cfg.eval_blocks)
+        report["validation"]["seconds"] = round(time.time() - t0, 1)
+    write_json(out / "pretrain_config.json", {**cfg.to_dict(), "data_files": describe_files(files),
+                                              "tokens_seen": state.tokens, "wall_time_s": round(state.elapsed, 1)})
+    write_json(out / "pretrain_report.json", report)
+    log({"event": "done", **{k: v for k, v in report.items() if k != "validation"},
+         **({"val_token_ppl": report["validation"]["token_ppl"], "val_word_ppl": report["validation"]["word_ppl"]}
+            if "validation" in report else {})})
+    return report

@@ -1,0 +1,10 @@
+"""The three LLM2Vec adaptation steps (MNTP, SimCSE, supervised contrastive) as one run.
+
+``adapt(RunConfig(...))`` is the library entry point; ``l2v adapt`` is a thin
+CLI over it (``cli.py``). One shared training loop (``loop.py``); each
+objective is one short module exposing a loss over a batch.
+"""
+from .config import RunConfig, StepConfig, step_defaults
+from .run import adapt, plan
+
+__all__ = ["RunConfig", "StepConfig", "adapt", "plan", "step_defaults"]

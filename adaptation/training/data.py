@@ -1,0 +1,210 @@
+"""Training data: MNTP token blocks, SimCSE sentences, supervised triples, and batch plans.
+
+Every batch is a pure function of (seed, step): ``BatchPlan.batch(step)``. So a
+resumed run needs only the step number to continue with exactly the data an
+uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..inputs import special_affixes
+from ..storage import content_hash
+from .errors import TrainingDataError
+
+# public names a user with internet may pass instead of a file
+DATASET_ALIASES = {"wikitext-103": ("wikitext", "wikitext-103-raw-v1"), "wikitext-2": ("wikitext", "wikitext-2-raw-v1")}
+
+
+def describe_source(source: str) -> dict:
+    """What a data source was, for run_config.json: a file's size and hash, or a dataset name."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return {"source": str(path.resolve()), "bytes": path.stat().st_size, "sha256": content_hash(path)}
+    if path.is_dir():
+        return {"source": str(path.resolve()), "files": [describe_source(str(p))["source"] for p in _text_files(path)]}
+    return {"source": source, "dataset": True}
+
+
+def _text_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in (".txt", ".raw", ".md", ".rst"))
+
+
+def _looks_like_path(source: str) -> bool:
+    """A missing 'data/x.txt' is a typo to report, not a dataset name to download."""
+    path = Path(source).expanduser()
+    return bool(path.suffix) or source.startswith((".", "/", "~")) or ("/" in source and path.parent.is_dir())
+
+
+def _read_file(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise TrainingDataError(f"{option} {path}: cannot read ({err.strerror})") from None
+
+
+def _load_dataset_texts(name: str, option: str) -> Iterator[str]:
+    """A public dataset's 'text' column through ``datasets`` (only for names that are not local paths)."""
+    try:
+        import datasets
+    except ImportError:
+        raise TrainingDataError(
+            f"{option} {name}: no such file; to use the public dataset '{name}' run `pip install datasets` "
+            "(needs internet), or pass a local text file"
+        ) from None
+    repo, config = DATASET_ALIASES.get(name, (name.split(":")[0], name.split(":")[1] if ":" in name else None))
+    try:
+        data = datasets.load_dataset(repo, config, split="train")
+    except Exception as err:  # offline, unknown name: all mean "cannot get it"
+        raise TrainingDataError(f"{option} {name}: cannot load dataset ({type(err).__name__}: "
+                                f"{str(err).splitlines()[0][:160] if str(err) else ''}); pass a local file") from None
+    column = "text" if "text" in data.column_names else data.column_names[0]
+    yield from (str(t) for t in data[column])
+
+
+def documents(sources: Iterable[str], option: str = "--mntp-data") -> Iterator[str]:
+    """Documents of text files (one per line, or blank-line separated paragraphs) or datasets."""
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            files = _text_files(path)
+            if not files:
+                raise TrainingDataError(f"{option} {source}: directory holds no .txt/.raw/.md/.rst files")
+        elif path.is_file():
+            files = [path]
+        elif _looks_like_path(source):
+            raise TrainingDataError(f"{option} {source}: no such file; check the path")
+        else:
+            yield from (t for t in _load_dataset_texts(source, option) if t.strip())
+            continue
+        for file in files:
+            text = _read_file(file, option)
+            if "\n\n" in text.replace("\r\n", "\n"):  # blank-line separated paragraphs
+                parts = [" ".join(p.split("\n")) for p in text.replace("\r\n", "\n").split("\n\n")]
+            else:
+                parts = text.splitlines()
+            yield from (p.strip() for p in parts if p.strip())
+
+
+def mntp_blocks(tokenizer, sources: list[str], block_length: int, max_blocks: int) -> tuple[list[list[int]], dict]:
+    """Documents tokenised (with the tokenizer's own BOS/EOS), concatenated and cut into blocks.
+
+    Stops reading once ``max_blocks`` are full: a 1000-step run never needs all
+    of Wikitext-103 tokenised.
+    """
+    if not sources:
+        raise TrainingDataError("mntp needs --mntp-data FILE_OR_DATASET (e.g. ../shared/data/wikitext-2/raw/wiki.test.raw)")
+    prefix, suffix = special_affixes(tokenizer)
+    buffer: list[int] = []
+    blocks: list[list[int]] = []
+    n_docs = 0
+    batch: list[str] = []
+
+    def flush() -> None:
+        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+            buffer.extend(prefix + ids + suffix)
+        batch.clear()
+        while len(buffer) >= block_length and len(blocks) < max_blocks:
+            blocks.append(buffer[:block_length])
+            del buffer[:block_length]
+
+    for doc in documents(sources):
+        n_docs += 1
+        batch.append(doc)
+        if len(batch) >= 256:
+            flush()
+            if len(blocks) >= max_blocks:
+                break
+    flush()
+    if not blocks:
+        raise TrainingDataError(
+            f"--mntp-data {' '.join(sources)}: {n_docs} documents give fewer than {block_length} tokens; "
+            "add text or lower --max-length")
+    return blocks, {"documents_read": n_docs, "blocks": len(blocks), "block_length": block_length}
+
+
+def sentences(source: str, option: str = "--simcse-data") -> list[str]:
+    """One sentence per line; empty lines skipped."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        lines = [line.strip() for line in _read_file(path, option).splitlines() if line.strip()]
+    else:
+        lines = list(documents([source], option))
+    if len(lines) < 2:
+        raise TrainingDataError(f"{option} {source}: needs at least 2 non-empty lines (one sentence per line), "
+                                f"found {len(lines)}")
+    return lines
+
+
+@dataclass
+class Triple:
+    query: str
+    positive: str
+    negative: str | None = None
+    instruction: str = ""
+    dataset: str = ""
+
+
+def triples(source: str, option: str = "--supervised-data") -> list[Triple]:
+    """JSONL rows {"query", "positive", "negative"?, "instruction"?, "dataset"?}."""
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise TrainingDataError(f"{option} {source}: no such file; pass a JSONL file of "
+                                '{"query", "positive", "negative"?, "instruction"?} rows')
+    rows = []
+    for number, line in enumerate(_read_file(path, option).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rows.append(Triple(str(row["query"]), str(row["positive"]),
+                               None if row.get("negative") in (None, "") else str(row["negative"]),
+                               str(row.get("instruction") or ""), str(row.get("dataset") or "")))
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise TrainingDataError(f"{option} {path}:{number}: bad row ({type(err).__name__}: {err}); each line "
+                                    'must be a JSON object with "query" and "positive"') from None
+    if len(rows) < 2:
+        raise TrainingDataError(f"{option} {path}: needs at least 2 rows, found {len(rows)}")
+    return rows
+
+
+class BatchPlan:
+    """Deterministic batches by step: epoch e shuffles with seed+e; groups never mix in a batch.
+
+    ``groups`` (one label per item) makes every batch come from one source
+    dataset, as in the paper's supervised step. A group smaller than the batch
+    becomes one smaller batch; otherwise trailing partial batches are dropped.
+    """
+
+    def __init__(self, n_items: int, batch_size: int, seed: int, groups: list[str] | None = None):
+        self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
+        self.groups = groups
+        self._epoch: tuple[int, list[list[int]]] | None = None
+        self.batches_per_epoch = len(self._plan(0))
+
+    def _plan(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        by_group: dict[str, list[int]] = {}
+        for i in range(self.n_items):
+            by_group.setdefault(self.groups[i] if self.groups else "", []).append(i)
+        batches = []
+        for key in sorted(by_group):
+            items = by_group[key]
+            rng.shuffle(items)
+            if len(items) <= self.batch_size:
+                batches.append(items)
+                continue
+            full = len(items) // self.batch_size * self.batch_size
+            batches.extend(items[i:i + self.batch_size] for i in range(0, full, self.batch_size))
+        rng.shuffle(batches)
+        return batches
+
+    def batch(self, step: int) -> list[int]:
+        epoch, index = divmod(step, self.batches_per_epoch)
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, self._plan(epoch))
+        return self._epoch[1][index]

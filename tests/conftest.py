@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny random decoders of every family, built once per session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """``tiny_model_dir(family)`` -> path of a tiny random CausalLM + tokenizer (cached per family)."""
+    from adaptation.tiny import build_tiny_decoder
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    built: dict[str, Path] = {}
+
+    def build(family: str = "llama") -> Path:
+        if family not in built:
+            built[family] = build_tiny_decoder(root / family, family)
+        return built[family]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_model_dir):
+    """``tiny_encoder(family, **options)`` -> Encoder on the tiny model (cached per arguments)."""
+    from adaptation import Encoder
+
+    cache: dict = {}
+
+    def make(family: str = "llama", **options):
+        key = (family, tuple(sorted(options.items())))
+        if key not in cache:
+            cache[key] = Encoder.from_pretrained(tiny_model_dir(family), **options)
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (clone with ../shared beside the repo)")
+    return SHARED_DATA

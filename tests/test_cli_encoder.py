@@ -1,0 +1,40 @@
+"""`l2v encoder info|embed`: the CLI as a user runs it (a real subprocess)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+
+def l2v(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_embed_info_and_similarities(tiny_encoder, tmp_path):
+    encoder = tiny_encoder("llama")
+    saved = encoder.save(tmp_path / "enc")
+    info = l2v("encoder", "info", str(saved))
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["model_type"] == "llama"
+
+    out = l2v("encoder", "embed", str(saved), "a cat sat", "the dog slept")
+    assert out.returncode == 0, out.stderr
+    vectors = np.array(json.loads(out.stdout)["embeddings"])
+    np.testing.assert_allclose(vectors, encoder.encode(["a cat sat", "the dog slept"]), atol=1e-5)
+
+    sims = l2v("encoder", "embed", str(saved), "a cat sat", "the dog slept", "--similarities", "-i", "Find:")
+    assert sims.returncode == 0, sims.stderr
+    first_row = [float(x) for x in sims.stdout.splitlines()[0].split()[-2:]]
+    assert abs(first_row[0] - 1.0) < 1e-4 and first_row[1] < 1.0
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path):
+    missing = l2v("encoder", "info", str(tmp_path / "nope"))
+    assert missing.returncode != 0
+    assert missing.stderr.strip().startswith("error:") and "Traceback" not in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    bad = l2v("encoder", "embed", str(tmp_path / "nope"), "text")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "no such directory" in bad.stderr
