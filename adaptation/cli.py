@@ -58,8 +58,10 @@ def _register_plugins() -> None:
     for ep in entry_points(group="l2v.commands"):
         try:
             register = ep.load()
-        except ImportError as err:  # a layer not installed (or not built yet) leaves its commands out
-            print(f"warning: l2v commands '{ep.name}' unavailable: {err}", file=sys.stderr)
+        except ImportError as err:
+            top_package = ep.value.split(".")[0]
+            if getattr(err, "name", None) != top_package:  # the layer exists but is broken: say so
+                print(f"warning: l2v commands '{ep.name}' unavailable: {err}", file=sys.stderr)
             continue
         register(app)
 

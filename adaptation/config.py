@@ -58,6 +58,8 @@ class EncoderConfig:
     @classmethod
     def read(cls, directory: Path | str) -> "EncoderConfig":
         path = Path(directory) / CONFIG_NAME
+        if not Path(directory).is_dir():
+            raise EncoderFormatError(f"encoder directory '{directory}' does not exist")
         if not path.is_file():
             raise EncoderFormatError(f"{directory}: no {CONFIG_NAME}; not a saved L2V encoder directory")
         try:
