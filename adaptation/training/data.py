@@ -99,13 +99,14 @@ def mntp_blocks(tokenizer, sources: list[str], block_length: int, max_blocks: in
     if not sources:
         raise TrainingDataError("mntp needs --mntp-data FILE_OR_DATASET (e.g. ../shared/data/wikitext-2/raw/wiki.test.raw)")
     prefix, suffix = special_affixes(tokenizer)
+    tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True  # we cut blocks
     buffer: list[int] = []
     blocks: list[list[int]] = []
     n_docs = 0
     batch: list[str] = []
 
     def flush() -> None:
-        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"] if batch else []:
             buffer.extend(prefix + ids + suffix)
         batch.clear()
         while len(buffer) >= block_length and len(blocks) < max_blocks:

@@ -1,0 +1,146 @@
+"""The model side of a step: the encoder, its new LoRA adapter, the frozen LM head, saving.
+
+LoRA goes on the *bare* decoder (``Encoder.model``), so the adapter's keys
+(``base_model.model.layers.N.self_attn.q_proj...``) are those of the Encoder and
+of the published LLM2Vec adapters: a trained adapter stacks with ``Encoder``
+exactly like a downloaded one.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..config import AdapterEntry, EncoderConfig
+from ..encoder import Encoder
+from ..errors import ModelNotFoundError, UsageError
+from ..pooling import check_pooling
+from ..storage import atomic_directory
+from .config import StepConfig
+
+
+@dataclass
+class StepModel:
+    """The encoder being trained (``encoder.model`` is the peft model) and, for MNTP, the head."""
+
+    encoder: Encoder
+    head: nn.Module | None = None
+    softcap: float | None = None  # final logit soft-capping of the base's LM head (Gemma-2), if any
+
+    def trainable(self) -> dict[str, nn.Parameter]:
+        return {n: p for n, p in self.encoder.model.named_parameters() if p.requires_grad}
+
+
+def load_encoder(source: str | Path, dtype: str, device: str | None, pooling: str | None) -> Encoder:
+    """The encoder a step starts from: the base, or the previous step's saved encoder (all merged)."""
+    encoder = Encoder.from_pretrained(str(source), dtype=dtype, device=device)
+    if pooling:
+        encoder.config.pooling = check_pooling(pooling)
+    return encoder
+
+
+def lora_targets(model: nn.Module, wanted: list[str]) -> list[str]:
+    """Which of the wanted projection names exist as linear layers in this model (never by model name)."""
+    present = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                      if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in wanted})
+    if not present:
+        raise UsageError(f"none of the LoRA targets {', '.join(wanted)} is a linear layer of this model; "
+                         "pass --lora-targets with its projection names")
+    return present
+
+
+def add_lora(encoder: Encoder, step: StepConfig, gradient_checkpointing: bool = False) -> list[str]:
+    """Wrap the bare decoder with a fresh trainable LoRA adapter; returns the target names."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = lora_targets(encoder.model, step.lora_targets)
+    if gradient_checkpointing:
+        encoder.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    config = LoraConfig(r=step.lora_r, lora_alpha=step.lora_alpha, lora_dropout=step.lora_dropout,
+                        target_modules=targets, bias="none")
+    encoder.model = get_peft_model(encoder.model, config)
+    return targets
+
+
+def set_attention_dropout(model: nn.Module, probability: float) -> int:
+    """Dropout on attention probabilities, set on every module that has the attribute; returns how many."""
+    count = 0
+    for module in model.modules():
+        value = getattr(module, "attention_dropout", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            module.attention_dropout = float(probability)
+            count += 1
+    if count == 0 and probability > 0:
+        raise UsageError("this model's attention has no attention_dropout; pass --simcse-dropout 0")
+    return count
+
+
+def load_head(encoder: Encoder) -> tuple[nn.Module, float | None]:
+    """The base model's own LM head, frozen (MNTP predicts tokens with it)."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    source = str(encoder.base_dir) if encoder.base_dir is not None else encoder.config.base_model
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        causal = AutoModelForCausalLM.from_pretrained(source, revision=encoder.config.base_revision,
+                                                      dtype=encoder.model.dtype)
+    except (OSError, ValueError) as err:
+        raise ModelNotFoundError(f"MNTP needs the LM head of '{source}' but it cannot be loaded as a causal LM "
+                                 f"({str(err).splitlines()[0][:160]}); use --steps simcse or supervised") from None
+    finally:
+        hf_logging.set_verbosity(previous)
+        hf_logging.enable_progress_bar()
+    head = causal.get_output_embeddings()
+    softcap = getattr(causal.config, "final_logit_softcapping", None)
+    del causal
+    head.requires_grad_(False)
+    return head.to(encoder.device), softcap
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def save_step(step_model: StepModel, name: str, target: Path, copy_base: bool,
+              extra_files: dict[str, str]) -> Path:
+    """Write a complete, loadable encoder: previous adapters + this step's adapter (merged in order).
+
+    Atomic: ``target`` appears only once everything, run config and log included, is written.
+    """
+    encoder = step_model.encoder
+    with atomic_directory(target) as tmp:
+        adapter_dir = tmp / "_new_adapter"
+        encoder.model.save_pretrained(str(adapter_dir), safe_serialization=True)
+        config = EncoderConfig.from_dict(encoder.config.to_dict())
+        config.adapters.append(AdapterEntry(name=name, path=str(adapter_dir), merged=True, source=f"l2v adapt ({name})"))
+        stepped = Encoder(encoder.model, encoder.tokenizer, config, [*encoder.adapter_dirs, adapter_dir],
+                          encoder.base_dir, encoder.device)
+        stepped.save(tmp, copy_base=copy_base and encoder.base_dir is not None)
+        for filename, content in extra_files.items():
+            (tmp / filename).write_text(content, encoding="utf-8")
+    return target
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def precision(dtype: str, device: str):
+    """Autocast for bf16/fp16 training (frozen weights in that dtype, LoRA and loss in fp32)."""
+    from contextlib import nullcontext
+
+    if dtype == "float32":
+        return nullcontext()
+    return torch.autocast(device_type="cuda" if str(device).startswith("cuda") else "cpu",
+                          dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float16)
