@@ -1,1 +1,38 @@
-"""Folder of documents -> chunks -> embeddings -> FAISS + SQLite, incremental and crash-safe."""
+"""Folder of documents -> chunks -> embeddings -> FAISS + SQLite, incremental and crash-safe.
+
+Public API (names are stable; the UI and evaluation build on them)::
+
+    from indexer import Index, build_index, IndexOptions
+
+    report = build_index("docs/", "my.l2v", {"tiny": "path/to/encoder_dir"},
+                         IndexOptions(include=["*.md"], chunk_tokens=400, overlap=64, factory="Flat"))
+    idx = Index.open("my.l2v")
+    hits = idx.search("which PEP added the walrus operator?", encoder=None, k=10,
+                      instruction=None, where={"path": "peps/**", "type": "rst"}, hybrid=False)
+    hits[0].path, hits[0].title, hits[0].text, hits[0].start, hits[0].end, hits[0].score, hits[0].chunk_id
+
+``Index`` (read side; never blocks on a writer):
+  - ``Index.open(path)`` / ``close()`` / context manager; ``path``, ``root``
+  - ``search(query, encoder=None, k=10, instruction=None, where=None, hybrid=False) -> list[SearchResult]``
+  - ``search_vector(vector, encoder=None, k=10, where=None, bm25_query=None)`` (query already embedded)
+  - ``encoders() -> list[EncoderInfo]``, ``documents(limit=None, offset=0, where=None) -> list[DocumentInfo]``,
+    ``chunks(document_id=None, ids=None) -> list[ChunkInfo]``, ``skipped() -> list[SkippedInfo]``,
+    ``runs(limit=20) -> list[RunInfo]``, ``status(check=True) -> IndexStatus``, ``check_consistency() -> list[str]``
+  - ``embedder(name=None)`` (loaded lazily from the recorded source), ``set_embedder(name, embedder)``
+    (reuse an encoder already in memory), ``vectors(name=None) -> VectorStore`` (the live FAISS index)
+  ``where``: ``None`` or ``{"path": "docs/**", "type": "md" | ["md", "rst"]}`` or ``indexer.search.Where``.
+  ``encoder=None`` means the first encoder the database recorded.
+
+Writing: ``build_index(folder, db, encoders=None, options=None) -> RunReport``; ``encoders`` maps a name to a
+source (saved encoder dir, LLM2Vec checkpoint dir, hub id, or ``hash:DIM`` for the test HashEmbedder) or to an
+object satisfying ``indexer.embedder.Embedder``; None re-uses the encoders recorded in the database.
+"""
+from .build import IndexOptions, RunReport, build_index
+from .embedder import Embedder, EncoderAdapter, load_embedder
+from .index import Index
+from .results import ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
+from .search import Where
+
+__all__ = ["Index", "build_index", "IndexOptions", "RunReport", "Embedder", "EncoderAdapter", "load_embedder",
+           "SearchResult", "DocumentInfo", "ChunkInfo", "EncoderInfo", "SkippedInfo", "RunInfo", "IndexStatus",
+           "Where"]

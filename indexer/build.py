@@ -1,0 +1,264 @@
+"""``build_index``: bring a database in line with a folder, for one or more encoders.
+
+Phase 1 (sync) walks the folder and, one transaction per batch of documents,
+replaces changed documents, deletes vanished ones and records skipped files; old
+chunk ids leave every encoder's FAISS file in that same commit. Phase 2 (embed)
+gives each encoder the chunks it lacks, committing membership rows together with
+the generation number of a freshly written FAISS file. A kill at any moment leaves
+the last committed state; the next run resumes (unchanged files are skipped by
+size+mtime without being read, chunks already embedded are not embedded again).
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from sqlalchemy import select
+
+from .chunking import ChunkingConfig
+from .embedder import Embedder, load_embedder, resolve_source
+from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
+from .layout import crash_point, faiss_path, live_files, remove_stale
+from .schema import EncoderRow, Membership, Run
+from .store import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
+from .sync import DocumentSync
+from .vectors import VectorStore, normalize_factory
+
+
+@dataclass
+class IndexOptions:
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    chunk_tokens: int | None = None     # None: as recorded in the database, else 400
+    overlap: int | None = None          # None: as recorded, else 64
+    factory: str | None = None          # None: as recorded for the encoder, else "Flat"
+    rebuild: bool = False
+    hidden: bool = False
+    max_bytes: int = 50 << 20
+    batch_docs: int = 64                # documents per phase-1 transaction
+    embed_batch: int = 256              # chunks per embedding call
+    commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
+    commit_growth: float = 0.25         # ... and at least this fraction of the index (keeps rewrites O(n) overall)
+    progress: bool = True
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    docs_seen: int = 0
+    docs_unchanged: int = 0
+    docs_added: int = 0
+    docs_changed: int = 0
+    docs_deleted: int = 0
+    docs_skipped: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_index(folder: str | Path, db: str | Path, encoders: Mapping[str, str | Embedder] | None = None,
+                options: IndexOptions | None = None) -> RunReport:
+    """Index ``folder`` into ``db`` with ``encoders`` (name -> source or Embedder; None = those recorded)."""
+    options = options or IndexOptions()
+    folder, db = Path(folder).expanduser().resolve(), Path(db).expanduser().resolve()
+    if not folder.is_dir():
+        raise UsageError(f"folder '{folder}' does not exist or is not a directory")
+    with writer_lock(db):
+        if options.rebuild:
+            _wipe(db)
+        engine = make_engine(db, create=True)
+        try:
+            return _Builder(folder, db, engine, options).run(encoders)
+        finally:
+            engine.dispose()
+
+
+def _wipe(db: Path) -> None:
+    for name in (SQLITE_NAME, SQLITE_NAME + "-wal", SQLITE_NAME + "-shm", INDEX_JSON):
+        (db / name).unlink(missing_ok=True)
+    for sub in ("faiss", "tokenizer"):
+        shutil.rmtree(db / sub, ignore_errors=True)
+
+
+class _Builder:
+    def __init__(self, folder: Path, db: Path, engine, options: IndexOptions):
+        self.folder, self.db, self.options = folder, db, options
+        self.Session = session_factory(engine)
+        self.stores: dict[int, VectorStore] = {}
+        self.rows: dict[int, EncoderRow] = {}
+
+    def run(self, encoders: Mapping[str, str | Embedder] | None) -> RunReport:
+        started = time.perf_counter()
+        with self.Session.begin() as s:
+            chunking = self._settings(s)
+            embedders = self._embedders(s, encoders)
+            named = self._register(s, embedders)
+            run = Run(started_at=time.time(), root=str(self.folder), encoders=",".join(embedders))
+            s.add(run)
+            s.flush()
+            report = RunReport(run_id=run.id)
+            self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
+        remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()]))
+        self.stores = {i: self._load_store(r) for i, r in self.rows.items()}
+        tokenizer = self._chunking_tokenizer(next(iter(embedders.values())))
+        DocumentSync(self, tokenizer, chunking, report).run()
+        for name, embedder in embedders.items():
+            report.chunks_embedded[name] = self._embed_missing(named[name], embedder)
+        report.seconds = time.perf_counter() - started
+        with self.Session.begin() as s:
+            row = s.get(Run, report.run_id)
+            row.status, row.finished_at = "done", time.time()
+            for key in ("docs_seen", "docs_added", "docs_changed", "docs_deleted", "docs_skipped",
+                        "chunks_added", "chunks_removed"):
+                setattr(row, key, getattr(report, key))
+            row.chunks_embedded = sum(report.chunks_embedded.values())
+        from .index import write_index_json
+
+        write_index_json(self.db, self.Session)
+        return report
+
+    # ---------------------------------------------------------------- setup
+    def _settings(self, s) -> ChunkingConfig:
+        recorded_root = get_setting(s, "root")
+        if recorded_root and recorded_root != str(self.folder):
+            raise UsageError(f"'{self.db}' indexes '{recorded_root}', not '{self.folder}'; use another --db, "
+                             "or --rebuild to index this folder instead")
+        set_setting(s, "root", str(self.folder))
+        want = ChunkingConfig(self.options.chunk_tokens or int(get_setting(s, "chunk_tokens", "400")),
+                              self.options.overlap if self.options.overlap is not None
+                              else int(get_setting(s, "overlap", "64")))
+        have = get_setting(s, "chunk_tokens")
+        if have is not None and (int(have), int(get_setting(s, "overlap"))) != (want.max_tokens, want.overlap):
+            raise ChunkingMismatchError(
+                f"'{self.db}' was chunked with --chunk-tokens {have} --overlap {get_setting(s, 'overlap')}; "
+                "encoders must share chunks, so pass those values or --rebuild")
+        set_setting(s, "chunk_tokens", str(want.max_tokens))
+        set_setting(s, "overlap", str(want.overlap))
+        return want
+
+    def _embedders(self, s, encoders) -> dict[str, Embedder]:
+        if not encoders:
+            recorded = list(s.scalars(select(EncoderRow).order_by(EncoderRow.id)))
+            if recorded:
+                encoders = {r.name: r.source for r in recorded}
+            else:
+                try:
+                    source = resolve_source(None)
+                except NoEncoderError:
+                    raise NoEncoderError(f"'{self.db}' has no encoder yet: pass --encoder ENCODER_DIR_OR_ID "
+                                         "(a saved encoder directory, an LLM2Vec checkpoint or a hub id)") from None
+                encoders = {Path(source).name: source}
+        self.sources = {n: (e if isinstance(e, str) else getattr(e, "source", f"<in-memory {type(e).__name__}>"))
+                        for n, e in encoders.items()}
+        return {n: load_embedder(resolve_source(e)) if isinstance(e, str) else e for n, e in encoders.items()}
+
+    def _register(self, s, embedders: dict[str, Embedder]) -> dict[str, int]:
+        ids = {}
+        for name, embedder in embedders.items():
+            row = s.scalar(select(EncoderRow).where(EncoderRow.name == name))
+            factory = normalize_factory(self.options.factory) if self.options.factory else None
+            if row is None:
+                import json
+
+                row = EncoderRow(name=name, fingerprint=embedder.fingerprint, dim=int(embedder.dim),
+                                 factory=factory or "Flat", source=self.sources[name],
+                                 config=json.dumps(embedder.config, default=str), generation=0, ntotal=0,
+                                 created_at=time.time())
+                s.add(row)
+                s.flush()
+            elif row.fingerprint != embedder.fingerprint:
+                raise EncoderMismatchError(
+                    f"encoder '{name}' in '{self.db}' was built by a different model (fingerprint "
+                    f"{row.fingerprint}, now {embedder.fingerprint}); pick a new --name to index it beside, "
+                    "or --rebuild")
+            elif factory and factory != row.factory:
+                raise UsageError(f"encoder '{name}' uses --faiss '{row.factory}'; pass --rebuild to change it")
+            elif not self.sources[name].startswith("<"):
+                row.source = self.sources[name]  # the encoder may have moved; keep where it loads from now
+            ids[name] = row.id
+        return ids
+
+    def _chunking_tokenizer(self, first: Embedder):
+        """Chunks are shared by all encoders, so the tokenizer that made them is saved in the database."""
+        from .embedder import load_tokenizer
+
+        target = self.db / "tokenizer"
+        if not target.is_dir():
+            tmp = self.db / ".tokenizer.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            first.tokenizer.save(tmp)
+            tmp.replace(target)
+        return load_tokenizer(target)
+
+    def _load_store(self, row: EncoderRow) -> VectorStore:
+        if row.generation == 0:
+            return VectorStore.create(row.dim, row.factory)
+        return VectorStore.load(faiss_path(self.db, row.id, row.name, row.generation), row.factory)
+
+    # ---------------------------------------------------------------- commits
+    def commit_vectors(self, s, encoder_ids) -> list:
+        """Write a new FAISS generation for each encoder and record it in the open transaction ``s``."""
+        old = []
+        for encoder_id in encoder_ids:
+            row = s.get(EncoderRow, encoder_id)
+            store = self.stores[encoder_id]
+            new_gen = row.generation + 1
+            store.save(faiss_path(self.db, row.id, row.name, new_gen))
+            if row.generation:
+                old.append(faiss_path(self.db, row.id, row.name, row.generation))
+            row.generation, row.ntotal = new_gen, store.ntotal
+            self.rows[encoder_id] = row
+        return old
+
+    # ---------------------------------------------------------------- phase 2
+    def _embed_missing(self, encoder_id: int, embedder: Embedder) -> int:
+        from tqdm.auto import tqdm
+
+        from .schema import Chunk
+
+        store, opts, last, pending, embedded = self.stores[encoder_id], self.options, 0, [], 0
+        missing = ~select(Membership.chunk_id).where(Membership.chunk_id == Chunk.id,
+                                                    Membership.encoder_id == encoder_id).exists()
+        with self.Session() as s:
+            total = s.query(Chunk.id).where(missing).count()
+        bar = tqdm(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
+                   disable=not opts.progress or total == 0)
+        while True:
+            with self.Session() as s:
+                rows = s.execute(select(Chunk.id, Chunk.text).where(Chunk.id > last, missing)
+                                 .order_by(Chunk.id).limit(opts.embed_batch)).all()
+            if rows:
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                vectors = np.asarray(embedder.encode_documents([r[1] for r in rows]), dtype=np.float32)
+                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+                store.add(ids, vectors)
+                store.maybe_train()
+                pending.extend(ids.tolist())
+                last, embedded = int(ids[-1]), embedded + len(ids)
+                bar.update(len(ids))
+            if pending and (not rows or len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal)):
+                if not rows:
+                    store.maybe_train(final=True)
+                self._commit_membership(encoder_id, pending)
+                pending = []
+            if not rows:
+                break
+        bar.close()
+        return embedded
+
+    def _commit_membership(self, encoder_id: int, ids: list[int]) -> None:
+        with self.Session() as s, s.begin():
+            s.execute(Membership.__table__.insert(), [{"chunk_id": i, "encoder_id": encoder_id} for i in ids])
+            old = self.commit_vectors(s, [encoder_id])
+            crash_point("embed_before_commit")
+        crash_point("embed_after_commit")
+        for path in old:
+            path.unlink(missing_ok=True)

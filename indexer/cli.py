@@ -1,0 +1,118 @@
+"""``l2v index``, ``l2v search``, ``l2v status``: a thin layer over ``build_index`` and ``Index``."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def index_cmd(
+    folder: Path = typer.Argument(..., help="Folder of documents to index."),
+    db: Path = typer.Option(..., "--db", help="Database directory (created if missing), e.g. my.l2v"),
+    encoder: Optional[str] = typer.Option(None, "--encoder", "-e",
+                                          help="Saved encoder dir, LLM2Vec checkpoint dir or hub id. "
+                                               "Default: the encoders already in --db."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name of this encoder in the database (default: dir name)."),
+    include: list[str] = typer.Option([], "--include", help="Glob of files to index, repeatable ('*.md', 'docs/**')."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Glob of files/folders to leave out, repeatable ('build/**')."),
+    chunk_tokens: Optional[int] = typer.Option(None, "--chunk-tokens", help="Max tokens per chunk [default: 400]."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tokens shared by consecutive chunks [default: 64]."),
+    faiss_factory: Optional[str] = typer.Option(None, "--faiss", help="FAISS factory: Flat (exact, default), "
+                                                "'IVF1024,Flat', 'HNSW32', 'IVF1024,PQ32'."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Delete the database contents and index from scratch."),
+    hidden: bool = typer.Option(False, "--hidden", help="Also index hidden files and folders (.name)."),
+    max_mb: float = typer.Option(50.0, "--max-mb", help="Skip files larger than this many megabytes."),
+) -> None:
+    """Index a folder (again): only new or changed files are read and embedded."""
+    from .build import IndexOptions, build_index
+    from .embedder import default_name, resolve_source
+    from .errors import UsageError
+
+    if name and not encoder:
+        raise UsageError("--name needs --encoder (it names the encoder being added)")
+    encoders = None
+    if encoder:
+        source = resolve_source(encoder)
+        encoders = {name or default_name(source): source}
+    options = IndexOptions(include=include, exclude=exclude, chunk_tokens=chunk_tokens, overlap=overlap,
+                           factory=faiss_factory, rebuild=rebuild, hidden=hidden, max_bytes=int(max_mb * (1 << 20)))
+    report = build_index(folder, db, encoders, options)
+    embedded = ", ".join(f"{k}: {v}" for k, v in report.chunks_embedded.items())
+    typer.echo(f"{db}: {report.docs_added} added, {report.docs_changed} changed, {report.docs_deleted} deleted, "
+               f"{report.docs_unchanged} unchanged, {report.docs_skipped} skipped; chunks +{report.chunks_added} "
+               f"-{report.chunks_removed}; embedded {embedded} in {report.seconds:.1f}s")
+
+
+def search_cmd(
+    db: Path = typer.Argument(..., help="Database directory built by `l2v index`."),
+    query: str = typer.Argument(..., help="What to look for."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="Encoder name in the database (default: first)."),
+    instruction: Optional[str] = typer.Option(None, "--instruction", "-i",
+                                              help="Query instruction (default: the encoder's saved one)."),
+    k: int = typer.Option(10, "-k", "--top-k", help="Number of results."),
+    hybrid: bool = typer.Option(False, "--hybrid", help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    path: Optional[str] = typer.Option(None, "--path", help="Only documents whose relative path matches this glob."),
+    types: list[str] = typer.Option([], "--type", help="Only these file types (extension), repeatable."),
+) -> None:
+    """Search a database; prints rank, score, path, title and the chunk."""
+    from .index import Index
+
+    with Index.open(db) as idx:
+        started = time.perf_counter()
+        hits = idx.search(query, encoder=encoder, k=k, instruction=instruction,
+                          where={"path": path, "type": types} if (path or types) else None, hybrid=hybrid)
+        elapsed = time.perf_counter() - started
+    if as_json:
+        typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))
+        return
+    if not hits:
+        typer.echo("no results")
+    for h in hits:
+        snippet = " ".join(h.text.split())[:200]
+        typer.echo(f"{h.rank:>3}. {h.score:.4f}  {h.path}  [{h.start}:{h.end}]  {h.title}\n     {snippet}")
+    typer.echo(f"({len(hits)} results in {elapsed * 1000:.0f} ms)", err=True)
+
+
+def status_cmd(
+    db: Path = typer.Argument(..., help="Database directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Documents, chunks, encoders, skipped files, last run and consistency problems of a database."""
+    from .index import Index
+
+    with Index.open(db) as idx:
+        st = idx.status()
+    if as_json:
+        typer.echo(json.dumps(st.to_dict(), indent=2, default=str))
+        return
+    typer.echo(f"{st.path}  (folder {st.root})")
+    typer.echo(f"documents {st.n_documents}, chunks {st.n_chunks} ({st.chunk_tokens} tokens, overlap {st.overlap})")
+    for e in st.encoders:
+        pending = f", {e.n_pending} pending (run `l2v index` again)" if e.n_pending else ""
+        typer.echo(f"encoder {e.name}: dim {e.dim}, {e.factory}, {e.n_vectors} vectors{pending}, "
+                   f"fingerprint {e.fingerprint}, source {e.source}")
+    if st.last_run:
+        r = st.last_run
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
+        typer.echo(f"last run {when}: {r.status}, +{r.docs_added} ~{r.docs_changed} -{r.docs_deleted} docs, "
+                   f"{r.chunks_embedded} chunks embedded")
+    if st.skipped:
+        typer.echo(f"skipped {len(st.skipped)} files:")
+        for s in st.skipped:
+            typer.echo(f"  {s.path}: {s.reason}" + (f" ({s.detail})" if s.detail else ""))
+    if st.problems:
+        typer.echo("CONSISTENCY PROBLEMS (run `l2v index` again to repair):")
+        for p in st.problems:
+            typer.echo(f"  {p}")
+    else:
+        typer.echo("consistency: ok")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index_cmd)
+    app.command("search")(search_cmd)
+    app.command("status")(status_cmd)

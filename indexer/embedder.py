@@ -1,0 +1,127 @@
+"""What the indexer needs from an encoder, and how an ``--encoder`` value becomes one.
+
+The indexer never imports torch itself: ``adaptation.Encoder`` is wrapped by
+``EncoderAdapter`` (loaded lazily), the test/benchmark ``HashEmbedder`` lives in
+``indexer.testing``. Sources starting with ``hash:`` name a HashEmbedder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import NoEncoderError
+
+TOKENIZER_DIR = "tokenizer"
+TOKENIZER_SPEC = "chunking_tokenizer.json"
+
+
+@runtime_checkable
+class ChunkTokenizer(Protocol):
+    """Token character offsets, so chunks are measured in the encoder's own tokens."""
+
+    def offsets(self, text: str) -> list[tuple[int, int]]: ...
+
+    def save(self, directory: Path) -> None: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    fingerprint: str   # independent of the name: changes iff stored vectors would change
+    dim: int
+
+    @property
+    def tokenizer(self) -> ChunkTokenizer: ...
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray: ...
+
+
+class HFTokenizer:
+    """A Hugging Face fast tokenizer seen as a ChunkTokenizer."""
+
+    def __init__(self, tokenizer):
+        self.hf = tokenizer
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [tuple(o) for o in enc["offset_mapping"]]
+
+    def save(self, directory: Path) -> None:
+        self.hf.save_pretrained(directory)
+        (Path(directory) / TOKENIZER_SPEC).write_text(json.dumps({"kind": "hf"}))
+
+
+def load_tokenizer(directory: Path) -> ChunkTokenizer:
+    """The chunking tokenizer saved in a database, so any later run chunks the same way."""
+    spec = json.loads((Path(directory) / TOKENIZER_SPEC).read_text())
+    if spec["kind"] == "hf":
+        from transformers import AutoTokenizer
+
+        return HFTokenizer(AutoTokenizer.from_pretrained(str(directory)))
+    from .testing import WordTokenizer
+
+    return WordTokenizer()
+
+
+class EncoderAdapter:
+    """``adaptation.Encoder`` -> Embedder; vectors L2-normalized so inner product == cosine."""
+
+    def __init__(self, encoder, batch_size: int = 32):
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.fingerprint = encoder.fingerprint
+        self.dim = encoder.dim
+        self._tokenizer = HFTokenizer(encoder.tokenizer)
+
+    @property
+    def tokenizer(self) -> ChunkTokenizer:
+        return self._tokenizer
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.encoder.config.to_dict()
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode_documents(list(texts), batch_size=self.batch_size, normalize=True)
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
+        extra = {} if instruction is None else {"instruction": instruction}
+        return self.encoder.encode_queries(list(texts), batch_size=self.batch_size, normalize=True, **extra)
+
+
+def load_embedder(source: str) -> Embedder:
+    """A saved encoder dir, a published checkpoint dir, a hub id, or ``hash:DIM[:SEED]``."""
+    if source.startswith("hash:"):
+        from .testing import HashEmbedder
+
+        return HashEmbedder.from_source(source)
+    from adaptation import Encoder
+
+    return EncoderAdapter(Encoder.from_pretrained(source))
+
+
+def resolve_source(source: str | None) -> str:
+    """The --encoder value, else the shipped default; otherwise say which option to pass."""
+    from .defaults import default_encoder_path
+
+    if source:
+        return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
+    default = default_encoder_path()
+    if default is None:
+        raise NoEncoderError("no encoder: pass --encoder ENCODER_DIR_OR_ID (a saved encoder directory, an LLM2Vec "
+                             "checkpoint directory or a hub id), optionally with --name NAME")
+    return str(default)
+
+
+def default_name(source: str) -> str:
+    """An encoder's name defaults to its directory name (or the last part of a hub id)."""
+    if source.startswith("hash:"):
+        return source.replace(":", "-")
+    return Path(source.rstrip("/")).name or source

@@ -1,0 +1,243 @@
+"""``Index``: read side of a database directory (search, listings, status, consistency).
+
+Readers never take the writer lock: SQLite runs in WAL mode and every FAISS
+generation is a separate, atomically written file, so an update in progress is
+invisible until it commits. Each search re-reads the live generation (one tiny
+query) and reloads the FAISS file when a writer committed a new one.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from .embedder import Embedder, load_embedder
+from .errors import EncoderMismatchError, UsageError
+from .layout import faiss_path
+from .results import (ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo)
+from .schema import SCHEMA_VERSION, Chunk, Document, EncoderRow, Membership, Run, Skipped
+from .search import Where, allowed_chunk_ids, bm25, rrf
+from .store import FORMAT_VERSION, INDEX_JSON, get_setting, make_engine, session_factory, write_json_atomic
+from .vectors import VectorStore
+
+
+class Index:
+    def __init__(self, path: Path):
+        self.path = Path(path).expanduser().resolve()
+        self.engine = make_engine(self.path)
+        self.Session = session_factory(self.engine)
+        self._stores: dict[int, tuple[int, VectorStore]] = {}   # encoder id -> (generation, store)
+        self._embedders: dict[str, Embedder] = {}
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Index":
+        return cls(Path(path))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- listings
+    @property
+    def root(self) -> str:
+        with self.Session() as s:
+            return get_setting(s, "root", "") or ""
+
+    def encoders(self) -> list[EncoderInfo]:
+        with self.Session() as s:
+            n_chunks = s.scalar(select(func.count(Chunk.id)))
+            counts = dict(s.execute(select(Membership.encoder_id, func.count()).group_by(Membership.encoder_id)).all())
+            return [EncoderInfo(r.id, r.name, r.fingerprint, r.dim, r.factory, r.source, r.generation,
+                                counts.get(r.id, 0), n_chunks - counts.get(r.id, 0), json.loads(r.config or "{}"))
+                    for r in s.scalars(select(EncoderRow).order_by(EncoderRow.id))]
+
+    def documents(self, limit: int | None = None, offset: int = 0, where: Any = None) -> list[DocumentInfo]:
+        where = Where.of(where)
+        with self.Session() as s:
+            n = select(Chunk.document_id, func.count().label("n")).group_by(Chunk.document_id).subquery()
+            query = select(Document, func.coalesce(n.c.n, 0)).outerjoin(n, n.c.document_id == Document.id) \
+                .order_by(Document.path)
+            if where and where.types:
+                query = query.where(Document.doc_type.in_(where.types))
+            out = [DocumentInfo(d.id, d.path, d.title, d.doc_type, d.size, d.sha256, d.n_chars, c, d.indexed_at)
+                   for d, c in s.execute(query)]
+        if where and where.path:
+            from .sources import glob_match
+
+            out = [d for d in out if glob_match(d.path, where.path)]
+        return out[offset:None if limit is None else offset + limit]
+
+    def chunks(self, document_id: int | None = None, ids: list[int] | None = None) -> list[ChunkInfo]:
+        """Chunks of one document (in order), or the chunks with ``ids`` (in that order; missing ids dropped)."""
+        with self.Session() as s:
+            query = select(Chunk, Document.path).join(Document, Document.id == Chunk.document_id)
+            if document_id is not None:
+                query = query.where(Chunk.document_id == document_id)
+            if ids is not None:
+                query = query.where(Chunk.id.in_([int(i) for i in ids]))
+            rows = {c.id: ChunkInfo(c.id, c.document_id, p, c.ordinal, c.start, c.end, c.n_tokens, c.text)
+                    for c, p in s.execute(query.order_by(Chunk.document_id, Chunk.ordinal))}
+        return [rows[int(i)] for i in ids if int(i) in rows] if ids is not None else list(rows.values())
+
+    def skipped(self) -> list[SkippedInfo]:
+        with self.Session() as s:
+            return [SkippedInfo(r.path, r.reason, r.detail) for r in s.scalars(select(Skipped).order_by(Skipped.path))]
+
+    def runs(self, limit: int = 20) -> list[RunInfo]:
+        with self.Session() as s:
+            rows = s.scalars(select(Run).order_by(Run.id.desc()).limit(limit))
+            return [RunInfo(r.id, r.started_at, r.finished_at, r.status, r.encoders, r.docs_seen, r.docs_added,
+                            r.docs_changed, r.docs_deleted, r.docs_skipped, r.chunks_added, r.chunks_removed,
+                            r.chunks_embedded) for r in rows]
+
+    def status(self, check: bool = True) -> IndexStatus:
+        with self.Session() as s:
+            tokens, overlap = int(get_setting(s, "chunk_tokens", "0")), int(get_setting(s, "overlap", "0"))
+            n_docs = s.scalar(select(func.count(Document.id)))
+            n_chunks = s.scalar(select(func.count(Chunk.id)))
+        runs = self.runs(1)
+        return IndexStatus(str(self.path), self.root, tokens, overlap, n_docs, n_chunks, self.encoders(),
+                           self.skipped(), runs[0] if runs else None, self.check_consistency() if check else [])
+
+    # ---------------------------------------------------------------- vectors
+    def _encoder_row(self, name: str | None) -> EncoderRow:
+        with self.Session() as s:
+            rows = list(s.scalars(select(EncoderRow).order_by(EncoderRow.id)))
+        if not rows:
+            raise UsageError(f"'{self.path}' has no encoder yet; run `l2v index FOLDER --db {self.path} --encoder ...`")
+        if name is None:
+            return rows[0]
+        for row in rows:
+            if row.name == name:
+                return row
+        raise UsageError(f"no encoder '{name}' in '{self.path}'; choose one of: {', '.join(r.name for r in rows)}")
+
+    def vectors(self, encoder: str | None = None) -> VectorStore:
+        """The live FAISS index of an encoder, reloaded when a writer committed a newer generation."""
+        for _ in range(5):
+            row = self._encoder_row(encoder)
+            cached = self._stores.get(row.id)
+            if cached and cached[0] == row.generation:
+                return cached[1]
+            if row.generation == 0:
+                store = VectorStore.create(row.dim, row.factory)
+            else:
+                try:
+                    store = VectorStore.load(faiss_path(self.path, row.id, row.name, row.generation), row.factory)
+                except RuntimeError:  # the writer replaced this generation between our two reads: read again
+                    time.sleep(0.05)
+                    continue
+            self._stores[row.id] = (row.generation, store)
+            return store
+        raise UsageError(f"'{self.path}': FAISS file of encoder '{row.name}' generation {row.generation} is missing; "
+                         "run `l2v index` again to repair it")
+
+    def set_embedder(self, name: str, embedder: Embedder) -> None:
+        """Use an already loaded encoder for queries (the UI, evaluation, tests) instead of loading its source."""
+        row = self._encoder_row(name)
+        if embedder.fingerprint != row.fingerprint:
+            raise EncoderMismatchError(f"encoder '{name}' was indexed with fingerprint {row.fingerprint}, "
+                                       f"the given one has {embedder.fingerprint}")
+        self._embedders[row.name] = embedder
+
+    def embedder(self, encoder: str | None = None) -> Embedder:
+        row = self._encoder_row(encoder)
+        if row.name not in self._embedders:
+            embedder = load_embedder(row.source)
+            if embedder.fingerprint != row.fingerprint:
+                raise EncoderMismatchError(f"encoder '{row.name}' at {row.source} changed since it was indexed "
+                                           f"(fingerprint {row.fingerprint} -> {embedder.fingerprint}); re-index with "
+                                           "--rebuild or under a new --name")
+            self._embedders[row.name] = embedder
+        return self._embedders[row.name]
+
+    # ---------------------------------------------------------------- search
+    def search(self, query: str, encoder: str | None = None, k: int = 10, instruction: str | None = None,
+               where: Any = None, hybrid: bool = False) -> list[SearchResult]:
+        """Top-k chunks for ``query``; ``instruction`` defaults to the encoder's saved query instruction."""
+        if k < 1:
+            raise UsageError(f"k must be at least 1, got {k}")
+        name = self._encoder_row(encoder).name
+        vector = self.embedder(name).encode_queries([query], instruction=instruction)
+        return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None)
+
+    def search_vector(self, vector: np.ndarray, encoder: str | None = None, k: int = 10, where: Any = None,
+                      bm25_query: str | None = None) -> list[SearchResult]:
+        """Search with an already computed query vector (normalized here); with ``bm25_query``, fuse with BM25."""
+        where = Where.of(where)
+        row = self._encoder_row(encoder)
+        store = self.vectors(row.name)
+        q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        with self.Session() as s:
+            allowed = allowed_chunk_ids(s, where) if where else None
+            depth = max(k, 50) if bm25_query else k
+            scores, ids = self._dense(store, q, depth, allowed)
+            dense = {int(i): float(v) for i, v in zip(ids, scores) if i >= 0}
+            if bm25_query:
+                lexical = bm25(s, bm25_query, depth, set(allowed) if allowed is not None else None)
+                fused = rrf([list(dense), lexical])[:k]
+                ranks = {c: r for r, c in enumerate(lexical, start=1)}
+                hits = [(c, score, dense.get(c), ranks.get(c)) for c, score in fused]
+            else:
+                hits = [(c, v, v, None) for c, v in list(dense.items())[:k]]
+            return self._results(s, hits, row.name)
+
+    @staticmethod
+    def _dense(store: VectorStore, q: np.ndarray, k: int, allowed: list[int] | None):
+        if allowed is not None:
+            if not allowed:
+                return [], []
+            import faiss
+
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+            scores, ids = store.index.search(q, k, params=params)
+        else:
+            scores, ids = store.search(q, k)
+        return scores[0], ids[0]
+
+    def _results(self, s, hits, encoder: str) -> list[SearchResult]:
+        ids = [c for c, *_ in hits]
+        rows = {c.id: (c, d) for c, d in s.execute(select(Chunk, Document).join(Document, Document.id == Chunk.document_id)
+                                                   .where(Chunk.id.in_(ids)))}
+        out = []
+        for chunk_id, score, dense, lexical in hits:
+            if chunk_id not in rows:  # removed by a writer after we loaded this FAISS generation
+                continue
+            c, d = rows[chunk_id]
+            out.append(SearchResult(c.id, d.id, d.path, d.title, d.doc_type, c.text, c.start, c.end, float(score),
+                                    len(out) + 1, encoder, dense, lexical))
+        return out
+
+    # ---------------------------------------------------------------- consistency
+    def check_consistency(self) -> list[str]:
+        """Problems with the invariant: every chunk marked indexed for an encoder is in its FAISS file, nothing else."""
+        from .consistency import check
+
+        return check(self)
+
+
+def write_index_json(db: Path, Session) -> None:
+    """A self-describing summary beside the SQLite file (the database stays the source of truth)."""
+    with Session() as s:
+        data = {"format_version": FORMAT_VERSION, "schema_version": SCHEMA_VERSION, "root": get_setting(s, "root"),
+                "chunking": {"max_tokens": int(get_setting(s, "chunk_tokens", "0")),
+                             "overlap": int(get_setting(s, "overlap", "0")), "tokenizer": "tokenizer/"},
+                "documents": s.scalar(select(func.count(Document.id))),
+                "chunks": s.scalar(select(func.count(Chunk.id))),
+                "encoders": [{"name": r.name, "source": r.source, "fingerprint": r.fingerprint, "dim": r.dim,
+                              "factory": r.factory, "generation": r.generation, "vectors": r.ntotal,
+                              "file": faiss_path(db, r.id, r.name, r.generation).relative_to(db).as_posix()
+                              if r.generation else None}
+                             for r in s.scalars(select(EncoderRow).order_by(EncoderRow.id))],
+                "updated_at": time.time()}
+    write_json_atomic(Path(db) / INDEX_JSON, data)

@@ -1,0 +1,104 @@
+"""Plain dataclasses the ``Index`` API returns (stable names: the UI and evaluation use them)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class SearchResult:
+    chunk_id: int
+    document_id: int
+    path: str           # relative to the indexed folder
+    title: str
+    doc_type: str       # extension without the dot
+    text: str           # the chunk text == document_text[start:end]
+    start: int
+    end: int
+    score: float        # cosine similarity (dense) or reciprocal-rank-fusion score (hybrid)
+    rank: int           # 1-based
+    encoder: str
+    dense_score: float | None = None
+    bm25_rank: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DocumentInfo:
+    id: int
+    path: str
+    title: str
+    doc_type: str
+    size: int
+    sha256: str
+    n_chars: int
+    n_chunks: int
+    indexed_at: float
+
+
+@dataclass
+class ChunkInfo:
+    id: int
+    document_id: int
+    path: str
+    ordinal: int
+    start: int
+    end: int
+    n_tokens: int
+    text: str
+
+
+@dataclass
+class EncoderInfo:
+    id: int
+    name: str
+    fingerprint: str
+    dim: int
+    factory: str
+    source: str
+    generation: int
+    n_vectors: int      # chunks marked indexed for this encoder
+    n_pending: int      # chunks it still lacks (an interrupted run, or added by another encoder's run)
+    config: dict = field(default_factory=dict)
+
+
+@dataclass
+class SkippedInfo:
+    path: str
+    reason: str         # empty | binary | undecodable | corrupt | unreadable | too_large
+    detail: str
+
+
+@dataclass
+class RunInfo:
+    id: int
+    started_at: float
+    finished_at: float | None
+    status: str         # done | running (a run still going, or one that was killed)
+    encoders: str
+    docs_seen: int
+    docs_added: int
+    docs_changed: int
+    docs_deleted: int
+    docs_skipped: int
+    chunks_added: int
+    chunks_removed: int
+    chunks_embedded: int
+
+
+@dataclass
+class IndexStatus:
+    path: str
+    root: str
+    chunk_tokens: int
+    overlap: int
+    n_documents: int
+    n_chunks: int
+    encoders: list[EncoderInfo]
+    skipped: list[SkippedInfo]
+    last_run: RunInfo | None
+    problems: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)

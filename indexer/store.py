@@ -1,0 +1,126 @@
+"""The SQLite side of a database directory: engine (WAL), migrations, the writer lock.
+
+Layout of ``my.l2v/``: ``metadata.sqlite`` (+ WAL files), ``faiss/`` (one file per
+encoder and generation), ``tokenizer/`` (the chunking tokenizer), ``index.json``
+(a self-describing summary, rewritten after each run) and ``.lock``.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import IndexFormatError, IndexLockedError, IndexNotFoundError
+from .schema import MIGRATIONS, SCHEMA_VERSION, SchemaVersion, Setting
+
+SQLITE_NAME = "metadata.sqlite"
+INDEX_JSON = "index.json"
+LOCK_NAME = ".lock"
+FORMAT_VERSION = 1
+
+
+def sqlite_path(db: Path) -> Path:
+    return Path(db) / SQLITE_NAME
+
+
+def make_engine(db: Path, create: bool = False) -> Engine:
+    """An engine on ``db/metadata.sqlite`` with WAL, foreign keys and a busy timeout."""
+    db = Path(db)
+    path = sqlite_path(db)
+    if not path.is_file():
+        if not create:
+            raise IndexNotFoundError(f"'{db}' is not an l2v database (no {SQLITE_NAME}); build it with `l2v index FOLDER --db {db}`")
+        db.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}", future=True)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")      # readers keep working while a writer commits
+        cur.execute("PRAGMA synchronous=FULL")      # a commit survives power loss, FAISS generations rely on it
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the schema to SCHEMA_VERSION, one migration per transaction; returns the version."""
+    with engine.begin() as conn:
+        has = conn.execute(text("SELECT name FROM sqlite_master WHERE name='schema_version'")).first()
+        version = conn.execute(select(SchemaVersion.version)).scalar() if has else 0
+    version = version or 0
+    if version > SCHEMA_VERSION:
+        raise IndexFormatError(f"{engine.url.database}: schema version {version} is newer than this l2v "
+                               f"understands ({SCHEMA_VERSION}); upgrade l2v-search")
+    while version < SCHEMA_VERSION:
+        with engine.begin() as conn:
+            MIGRATIONS[version](conn)
+            version += 1
+            conn.execute(text("DELETE FROM schema_version"))
+            conn.execute(text("INSERT INTO schema_version(version) VALUES (:v)"), {"v": version})
+    return version
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, future=True)
+
+
+def get_setting(session: Session, key: str, default: str | None = None) -> str | None:
+    row = session.get(Setting, key)
+    return row.value if row else default
+
+
+def set_setting(session: Session, key: str, value: str) -> None:
+    session.merge(Setting(key=key, value=value))
+
+
+@contextmanager
+def writer_lock(db: Path) -> Iterator[None]:
+    """Exclusive, non-blocking: a second writer gets a clear error instead of waiting or corrupting."""
+    db = Path(db)
+    db.mkdir(parents=True, exist_ok=True)
+    handle = open(db / LOCK_NAME, "a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IndexLockedError(f"'{db}' is being updated by {holder}; wait for it to finish "
+                                   "(searches keep working meanwhile)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the flock; the kernel also releases it if we are killed
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

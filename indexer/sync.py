@@ -1,0 +1,162 @@
+"""Phase 1 of a run: make ``documents``/``chunks``/``skipped`` match the folder, batch by batch.
+
+Only files whose size or mtime changed are read and hashed; a file whose bytes
+are unchanged (sha256) only gets its new mtime. Each batch is one transaction
+that also writes new FAISS generations when chunk ids left the index.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from sqlalchemy import delete, select, text
+from tqdm.auto import tqdm
+
+from .chunking import ChunkingConfig, TextChunk, chunk_text
+from .extract import Extracted, Skip, extract
+from .layout import crash_point
+from .schema import Chunk, Document, Skipped
+from .sources import FileEntry, Problem, Walker
+
+
+@dataclass
+class _Upsert:
+    entry: FileEntry
+    sha: str
+    extracted: Extracted
+    chunks: list[TextChunk]
+
+
+@dataclass
+class _Skip:
+    rel: str
+    reason: str
+    detail: str
+    size: int = 0
+    mtime_ns: int = 0
+
+
+class DocumentSync:
+    def __init__(self, builder, tokenizer, chunking: ChunkingConfig, report):
+        self.b, self.tokenizer, self.chunking, self.report = builder, tokenizer, chunking, report
+        self.batch: list = []          # _Upsert | _Skip | ("delete", path) | ("touch", entry)
+
+    def run(self) -> None:
+        opts = self.b.options
+        with self.b.Session() as s:  # path -> (id, size, mtime, sha): metadata only, never document text
+            known = {p: (i, z, m, h) for i, p, z, m, h in s.execute(
+                select(Document.id, Document.path, Document.size, Document.mtime_ns, Document.sha256))}
+            skipped = {p: (z, m) for p, z, m in s.execute(select(Skipped.path, Skipped.size, Skipped.mtime_ns))}
+        self.known = known
+        walker = Walker(self.b.folder, opts.include, opts.exclude, hidden=opts.hidden, skip_paths=[self.b.db])
+        seen: set[str] = set()
+        bar = tqdm(desc="reading", unit="file", disable=not opts.progress)
+        for item in walker:
+            bar.update(1)
+            seen.add(item.rel)
+            self.report.docs_seen += 1
+            if isinstance(item, Problem):
+                self._queue(_Skip(item.rel, item.reason, item.detail))
+                continue
+            old = known.get(item.rel)
+            if old and (old[1], old[2]) == (item.size, item.mtime_ns):
+                self.report.docs_unchanged += 1
+                continue
+            if not old and skipped.get(item.rel) == (item.size, item.mtime_ns):
+                self.report.docs_skipped += 1
+                continue
+            self._queue(self._read(item, old))
+        bar.close()
+        for path in sorted(set(known) - seen):
+            self._queue(("delete", path))
+        for path in sorted(set(skipped) - seen):
+            self._queue(("unskip", path))
+        self._flush()
+
+    def _read(self, entry: FileEntry, old):
+        if entry.size > self.b.options.max_bytes:
+            return _Skip(entry.rel, "too_large", f"{entry.size} bytes > limit {self.b.options.max_bytes}",
+                         entry.size, entry.mtime_ns)
+        try:
+            with open(entry.path, "rb") as handle:
+                data = handle.read()
+        except OSError as err:
+            return _Skip(entry.rel, "unreadable", err.strerror or str(err), entry.size, entry.mtime_ns)
+        sha = hashlib.sha256(data).hexdigest()
+        if old and old[3] == sha:
+            return ("touch", entry)
+        try:
+            extracted = extract(entry.rel, data)
+        except Skip as skip:
+            return _Skip(entry.rel, skip.reason, skip.detail, entry.size, entry.mtime_ns)
+        return _Upsert(entry, sha, extracted, chunk_text(extracted.text, self.tokenizer, self.chunking))
+
+    def _queue(self, action) -> None:
+        self.batch.append(action)
+        if len(self.batch) >= self.b.options.batch_docs:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch, report = self.batch, [], self.report
+        with self.b.Session() as s, s.begin():
+            gone = [a[1] for a in batch if isinstance(a, tuple) and a[0] == "delete"]
+            gone += [a.rel for a in batch if isinstance(a, (_Skip,)) and a.rel in self.known]
+            gone += [a.entry.rel for a in batch if isinstance(a, _Upsert) and a.entry.rel in self.known]
+            old_docs = [self.known[p][0] for p in gone]
+            old_chunks = list(s.scalars(select(Chunk.id).where(Chunk.document_id.in_(old_docs)))) if old_docs else []
+            if old_chunks:
+                s.execute(text("DELETE FROM chunks_fts WHERE rowid = :id"), [{"id": i} for i in old_chunks])
+                s.execute(delete(Chunk).where(Chunk.id.in_(old_chunks)))  # membership rows cascade
+            if old_docs:
+                s.execute(delete(Document).where(Document.id.in_(old_docs)))
+            report.chunks_removed += len(old_chunks)
+            for action in batch:
+                self._apply(s, action)
+            touched = [i for i, st in self.b.stores.items() if old_chunks and st.remove(old_chunks)]
+            stale = self.b.commit_vectors(s, touched)
+            crash_point("sync_before_commit")
+        crash_point("sync_after_commit")
+        for path in stale:
+            path.unlink(missing_ok=True)
+        for p in gone:
+            self.known.pop(p, None)
+
+    def _apply(self, s, action) -> None:
+        report = self.report
+        if isinstance(action, _Skip):
+            s.execute(delete(Skipped).where(Skipped.path == action.rel))
+            s.add(Skipped(path=action.rel, reason=action.reason, detail=action.detail, size=action.size,
+                          mtime_ns=action.mtime_ns, run_id=report.run_id))
+            report.docs_skipped += 1
+            report.docs_deleted += action.rel in self.known
+        elif isinstance(action, _Upsert):
+            e = action.entry
+            changed = e.rel in self.known
+            s.execute(delete(Skipped).where(Skipped.path == e.rel))
+            doc = Document(path=e.rel, sha256=action.sha, size=e.size, mtime_ns=e.mtime_ns,
+                           title=action.extracted.title, doc_type=PurePosixPath(e.rel).suffix.lower().lstrip("."),
+                           n_chars=len(action.extracted.text), indexed_at=time.time())
+            s.add(doc)
+            s.flush()
+            rows = [Chunk(document_id=doc.id, ordinal=n, start=c.start, end=c.end, n_tokens=c.n_tokens, text=c.text)
+                    for n, c in enumerate(action.chunks)]
+            s.add_all(rows)
+            s.flush()
+            s.execute(text("INSERT INTO chunks_fts(rowid, text) VALUES (:id, :text)"),
+                      [{"id": r.id, "text": r.text} for r in rows]) if rows else None
+            report.docs_changed += changed
+            report.docs_added += not changed
+            report.chunks_added += len(rows)
+        elif action[0] == "touch":
+            e = action[1]
+            doc = s.get(Document, self.known[e.rel][0])
+            doc.size, doc.mtime_ns = e.size, e.mtime_ns
+            report.docs_unchanged += 1
+        elif action[0] == "delete":
+            report.docs_deleted += 1
+        elif action[0] == "unskip":
+            s.execute(delete(Skipped).where(Skipped.path == action[1]))

@@ -1,0 +1,102 @@
+"""A deterministic, fast embedder for tests, crash subprocesses and large benchmarks.
+
+``HashEmbedder``: hashed bag of words -> fixed random projection, L2-normalized.
+It has real lexical signal (shared words -> similar vectors) and costs no model
+load, so a killed-and-restarted indexing subprocess starts in well under a second.
+
+``python -m indexer.testing FOLDER DB [--dim 64] [--chunk-tokens N] [--overlap N]``
+indexes FOLDER with it (used by the crash-safety tests).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zlib
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+WORD = re.compile(r"\w+|[^\w\s]")
+TERM = re.compile(r"\w+")
+
+
+class WordTokenizer:
+    """Words and single punctuation marks, with character offsets."""
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in WORD.finditer(text)]
+
+    def save(self, directory: Path) -> None:
+        from .embedder import TOKENIZER_SPEC
+
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / TOKENIZER_SPEC).write_text(json.dumps({"kind": "words"}))
+
+
+class HashEmbedder:
+    """Bag of lowercased words hashed into ``buckets`` -> (buckets, dim) Gaussian projection."""
+
+    def __init__(self, dim: int = 64, seed: int = 0, buckets: int = 4096):
+        self.dim, self.seed, self.buckets = dim, seed, buckets
+        self.projection = np.random.default_rng(seed).standard_normal((buckets, dim)).astype(np.float32)
+        self.fingerprint = hashlib.sha256(f"hash:{dim}:{seed}:{buckets}".encode()).hexdigest()[:16]
+        self._tokenizer = WordTokenizer()
+        self.calls = 0          # texts embedded so far: tests assert on it
+        self.query_calls = 0
+
+    @classmethod
+    def from_source(cls, source: str) -> "HashEmbedder":
+        parts = source.split(":")[1:]
+        return cls(dim=int(parts[0]) if parts and parts[0] else 64, seed=int(parts[1]) if len(parts) > 1 else 0)
+
+    @property
+    def tokenizer(self) -> WordTokenizer:
+        return self._tokenizer
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"kind": "hash", "dim": self.dim, "seed": self.seed, "buckets": self.buckets}
+
+    def _embed(self, texts: Sequence[str], prefix: str = "") -> np.ndarray:
+        counts = np.zeros((len(texts), self.buckets), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in TERM.findall(f"{prefix} {text}".lower()):
+                counts[row, zlib.crc32(word.encode()) % self.buckets] += 1.0
+        vectors = np.log1p(counts) @ self.projection
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += len(texts)
+        return self._embed(texts)
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
+        self.query_calls += len(texts)
+        return self._embed(texts, instruction or "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from .build import IndexOptions, build_index
+
+    parser = argparse.ArgumentParser(description="Index FOLDER into DB with a HashEmbedder (tests).")
+    parser.add_argument("folder")
+    parser.add_argument("db")
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--chunk-tokens", type=int, default=64)
+    parser.add_argument("--overlap", type=int, default=8)
+    parser.add_argument("--batch-docs", type=int, default=4)
+    parser.add_argument("--faiss", default="Flat")
+    args = parser.parse_args(argv)
+    print("ready", flush=True)
+    build_index(args.folder, args.db, {f"hash-{args.dim}": f"hash:{args.dim}"},
+                IndexOptions(chunk_tokens=args.chunk_tokens, overlap=args.overlap, factory=args.faiss,
+                             batch_docs=args.batch_docs, progress=False))
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
