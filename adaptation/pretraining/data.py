@@ -96,7 +96,7 @@ def token_stream(tokenizer, docs: list[str], batch: int = 1000) -> torch.Tensor:
     eos = tokenizer.eos_token_id
     chunks: list[torch.Tensor] = []
     for start in range(0, len(docs), batch):
-        enc = tokenizer(docs[start:start + batch], add_special_tokens=True, truncation=False)["input_ids"]
+        enc = tokenizer(docs[start:start + batch], add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         chunks.extend(torch.tensor(ids + [eos], dtype=torch.int32) for ids in enc)
     if not chunks:
         return torch.zeros(0, dtype=torch.int32)

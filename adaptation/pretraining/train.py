@@ -90,11 +90,16 @@ def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log):
     return tokenizer, blocks
 
 
-def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = False, overrides: dict | None = None) -> dict:
-    """Train (or resume) into ``out``; returns the report also written to ``out/pretrain_report.json``."""
-    from tqdm.auto import tqdm
+def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = False, overrides: dict | None = None,
+             pause_after: int | None = None) -> dict:
+    """Train (or resume) into ``out``; returns the report also written to ``out/pretrain_report.json``.
 
+    ``pause_after`` ends this session after that many steps with only a checkpoint written
+    (the run stays resumable, its schedule unchanged); Ctrl-C does the same and re-raises.
+    """
+    started = time.time()
     out = Path(out)
+    saved = None
     if resume:
         if not (out / CKPT / "state.pt").is_file():
             raise ResumeError(f"--resume: {out} has no checkpoint ({CKPT}/state.pt); start without --resume")
@@ -107,84 +112,119 @@ def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = False, overrid
     cfg.data = [str(f) for f in files]
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    log_file = (out / "train_log.jsonl").open("a")
+    with (out / "train_log.jsonl").open("a") as log_file:
+        def log(record: dict) -> None:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
 
-    def log(record: dict) -> None:
-        log_file.write(json.dumps(record) + "\n")
-        log_file.flush()
+        run = _Run(cfg, out, log, files, saved)
+        try:
+            stopped_by = run.train(pause_after)
+        except KeyboardInterrupt:
+            run.checkpoint()
+            log({"event": "interrupted", "step": run.state.step, "tokens": run.state.tokens})
+            raise
+        run.checkpoint()
+        if stopped_by == "paused":
+            return {"paused": True, "steps": run.state.step, "tokens_seen": run.state.tokens}
+        report = _finish(cfg, out, run.model, run.tokenizer, run.state, files, run.blocks, run.device, stopped_by, log)
+    report["process_wall_s"] = round(time.time() - started, 1)
+    write_json(out / "pretrain_report.json", report)
+    return report
 
-    tokenizer, blocks = _prepare(cfg, out, files, log)
-    model = build_model(cfg, tokenizer).to(device)
-    optimizer = make_optimizer(model, cfg)
-    state = State()
-    if resume:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = State(**saved["state"])
-        log({"event": "resume", "step": state.step, "tokens": state.tokens})
-    else:
-        n_params = sum(p.numel() for p in model.parameters())
-        log({"event": "start", "params": n_params, "config": cfg.to_dict()})
-    model.train()
-    sampler = BlockSampler(blocks.shape[0], cfg.seed)
-    accum = cfg.batch_size // cfg.micro_batch
-    tokens_per_step = cfg.batch_size * cfg.seq_len
-    budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
-    segment_start, last_ckpt = time.time(), time.time()
-    bar = tqdm(total=cfg.max_steps, initial=state.step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
-    window_loss, window_tokens, window_time = 0.0, 0, time.time()
-    stopped_by = "max_steps"
-    while cfg.max_steps is None or state.step < cfg.max_steps:
-        elapsed = state.elapsed + time.time() - segment_start
-        if elapsed >= budget:
-            stopped_by = "max_minutes"
-            break
-        lr = lr_at(cfg, state.step, elapsed)
-        for group in optimizer.param_groups:
+
+class _Run:
+    """One training session: model, optimiser, data order and the step loop."""
+
+    def __init__(self, cfg: PretrainConfig, out: Path, log, files: list[Path], saved: dict | None):
+        self.cfg, self.out, self.log = cfg, out, log
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tokenizer, self.blocks = _prepare(cfg, out, files, log)
+        self.model = build_model(cfg, self.tokenizer).to(self.device)
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.state = State()
+        if saved is not None:
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.state = State(**saved["state"])
+            log({"event": "resume", "step": self.state.step, "tokens": self.state.tokens})
+        else:
+            log({"event": "start", "params": sum(p.numel() for p in self.model.parameters()), "config": cfg.to_dict()})
+        self.sampler = BlockSampler(self.blocks.shape[0], cfg.seed)
+        self.segment_start = time.time()
+
+    def elapsed(self) -> float:
+        return self.state.elapsed + time.time() - self.segment_start
+
+    def checkpoint(self) -> None:
+        now = time.time()
+        self.state.elapsed += now - self.segment_start
+        self.segment_start = now
+        save_checkpoint(self.out, self.model, self.optimizer, self.state, self.cfg)
+
+    def step(self) -> tuple[float, float, float]:
+        """One optimiser step over ``batch_size`` blocks; returns (loss, lr, grad norm)."""
+        cfg = self.cfg
+        accum = cfg.batch_size // cfg.micro_batch
+        lr = lr_at(cfg, self.state.step, self.elapsed())
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
         step_loss = 0.0
         for micro in range(accum):
-            idx = sampler.indices((state.step * accum + micro) * cfg.micro_batch, cfg.micro_batch)
-            ids = blocks[idx].long().to(device)
-            with autocast(device, cfg.dtype):
-                loss = model(input_ids=ids, labels=ids).loss
+            idx = self.sampler.indices((self.state.step * accum + micro) * cfg.micro_batch, cfg.micro_batch)
+            ids = self.blocks[idx].long().to(self.device)
+            with autocast(self.device, cfg.dtype):
+                loss = self.model(input_ids=ids, labels=ids).loss
             (loss / accum).backward()
             step_loss += float(loss.detach()) / accum
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        state.step += 1
-        state.tokens += tokens_per_step
-        window_loss += step_loss
-        window_tokens += tokens_per_step
-        now = time.time()
-        tok_s = window_tokens / max(now - window_time, 1e-9)
-        bar.update(1)
-        bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tok_s:,.0f}")
-        if state.step % cfg.log_every == 0:
-            n = window_tokens // tokens_per_step
-            log({"step": state.step, "loss": round(window_loss / n, 4), "lr": lr, "grad_norm": round(grad_norm, 3),
-                 "tokens": state.tokens, "elapsed_s": round(state.elapsed + now - segment_start, 1),
-                 "tokens_per_s": round(tok_s, 1)})
-            window_loss, window_tokens, window_time = 0.0, 0, now
-        if cfg.eval_every and cfg.eval_file and state.step % cfg.eval_every == 0:
-            quick = perplexity(model, tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype, device,
-                               max_blocks=cfg.eval_blocks or 32)
-            log({"event": "eval", "step": state.step, "token_ppl": quick["token_ppl"], "word_ppl": quick["word_ppl"],
-                 "blocks": quick["blocks"]})
-            window_time = time.time()  # evaluation time is not training throughput
-        if now - last_ckpt >= cfg.checkpoint_minutes * 60:
-            state.elapsed += now - segment_start
-            segment_start = last_ckpt = now
-            save_checkpoint(out, model, optimizer, state, cfg)
-    bar.close()
-    state.elapsed += time.time() - segment_start
-    save_checkpoint(out, model, optimizer, state, cfg)
-    report = _finish(cfg, out, model, tokenizer, state, files, blocks, device, stopped_by, log)
-    log_file.close()
-    return report
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.step += 1
+        self.state.tokens += cfg.batch_size * cfg.seq_len
+        return step_loss, lr, grad_norm
+
+    def train(self, pause_after: int | None) -> str:
+        """Step until a budget is spent; returns what stopped it."""
+        from tqdm.auto import tqdm
+
+        cfg, state = self.cfg, self.state
+        self.model.train()
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        first, last_ckpt = state.step, time.time()
+        bar = tqdm(total=cfg.max_steps, initial=state.step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+        window_loss, window_steps, window_time = 0.0, 0, time.time()
+        stopped_by = "max_steps"
+        while cfg.max_steps is None or state.step < cfg.max_steps:
+            if self.elapsed() >= budget:
+                stopped_by = "max_minutes"
+                break
+            if pause_after is not None and state.step - first >= pause_after:
+                stopped_by = "paused"
+                break
+            loss, lr, grad_norm = self.step()
+            window_loss, window_steps = window_loss + loss, window_steps + 1
+            now = time.time()
+            tok_s = window_steps * cfg.batch_size * cfg.seq_len / max(now - window_time, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tok_s:,.0f}")
+            if state.step % cfg.log_every == 0:
+                self.log({"step": state.step, "loss": round(window_loss / window_steps, 4), "lr": lr,
+                          "grad_norm": round(grad_norm, 3), "tokens": state.tokens,
+                          "elapsed_s": round(self.elapsed(), 1), "tokens_per_s": round(tok_s, 1)})
+                window_loss, window_steps, window_time = 0.0, 0, now
+            if cfg.eval_every and cfg.eval_file and state.step % cfg.eval_every == 0:
+                quick = perplexity(self.model, self.tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype,
+                                   self.device, max_blocks=cfg.eval_blocks or 32)
+                self.log({"event": "eval", "step": state.step, "token_ppl": quick["token_ppl"],
+                          "word_ppl": quick["word_ppl"], "blocks": quick["blocks"]})
+                window_time = time.time()  # evaluation time is not training throughput
+            if now - last_ckpt >= cfg.checkpoint_minutes * 60:
+                self.checkpoint()
+                last_ckpt = now
+        bar.close()
+        return stopped_by
 
 
 def _finish(cfg, out: Path, model, tokenizer, state: State, files, blocks, device: str, stopped_by: str, log) -> dict:
