@@ -1,0 +1,10 @@
+"""Evaluation of encoders on STS, retrieval, classification and clustering, offline, side by side.
+
+``evaluate(encoders, tasks, settings)`` returns a ``Report``; ``load_report(path).to_rows()``
+gives the comparison table the UI shows; ``MTEBEncoder`` adapts an encoder to the mteb package.
+"""
+from .base import EvalSettings, TaskResult
+from .report import Report, load_report, to_rows
+from .runner import EncoderSpec, TaskSpec, evaluate
+
+__all__ = ["EvalSettings", "TaskResult", "Report", "load_report", "to_rows", "EncoderSpec", "TaskSpec", "evaluate"]

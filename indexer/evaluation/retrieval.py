@@ -1,0 +1,114 @@
+"""Retrieval on a BEIR folder: nDCG@10 (main), MRR@10 and recall@100 with exact FAISS search.
+
+Documents are embedded as "title text" (BEIR/MTEB), queries with the retrieval
+instruction, documents with ``settings.document_instruction`` (none by default).
+"""
+from __future__ import annotations
+
+import csv
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+from .base import EvalSettings, TaskResult, embed
+from .data import read_jsonl, seeded_sample
+from .errors import DataFormatError
+
+
+@dataclass
+class RetrievalData:
+    path: Path
+    corpus_ids: list[str]
+    corpus_texts: list[str]
+    query_ids: list[str]
+    query_texts: list[str]
+    qrels: dict[str, dict[str, int]]
+
+
+def exact_search(doc_vectors: np.ndarray, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, row indices) by cosine: the project's exact index, IndexFlatIP on unit vectors.
+
+    The one place that touches FAISS, so it can be swapped for the indexer's vector store.
+    """
+    import faiss
+
+    docs = np.ascontiguousarray(doc_vectors, dtype=np.float32).copy()
+    queries = np.ascontiguousarray(query_vectors, dtype=np.float32).copy()
+    faiss.normalize_L2(docs)
+    faiss.normalize_L2(queries)
+    index = faiss.IndexFlatIP(docs.shape[1])
+    index.add(docs)
+    return index.search(queries, min(k, len(docs)))
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    with open(path, encoding="utf-8", newline="") as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row or (number == 1 and row[0].strip().lower() in ("query-id", "query_id", "qid")):
+                continue
+            if len(row) < 3:
+                raise DataFormatError(f"{path}:{number}: expected 'query-id<TAB>corpus-id<TAB>score'")
+            try:
+                qrels[row[0]][row[1]] = int(float(row[2]))
+            except ValueError:
+                raise DataFormatError(f"{path}:{number}: relevance score '{row[2]}' is not a number") from None
+    return dict(qrels)
+
+
+def load(path: str | Path, split: str = "test") -> RetrievalData:
+    """A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."""
+    path = Path(path)
+    needed = [path / "corpus.jsonl", path / "queries.jsonl", path / "qrels" / f"{split}.tsv"]
+    missing = [str(p.relative_to(path)) for p in needed if not p.is_file()]
+    if missing:
+        raise DataFormatError(f"{path}: not a BEIR folder, missing {', '.join(missing)}")
+    corpus = read_jsonl(needed[0])
+    queries = {str(q["_id"]): q.get("text", "") for q in read_jsonl(needed[1]) if "_id" in q}
+    qrels = read_qrels(needed[2])
+    if any("_id" not in d for d in corpus):
+        raise DataFormatError(f"{needed[0]}: every document needs an '_id'")
+    ids = [str(d["_id"]) for d in corpus]
+    texts = [(str(d.get("title") or "") + " " + str(d.get("text") or "")).strip() for d in corpus]
+    judged_queries = [q for q in qrels if q in queries]
+    if not judged_queries:
+        raise DataFormatError(f"{needed[2]}: no query id of the qrels appears in queries.jsonl")
+    return RetrievalData(path, ids, texts, judged_queries, [queries[q] for q in judged_queries],
+                         {q: qrels[q] for q in judged_queries})
+
+
+def subsample(data: RetrievalData, settings: EvalSettings) -> tuple[RetrievalData, dict]:
+    """With a limit: seeded queries; every judged document plus a seeded sample of the others."""
+    if settings.limit is None:
+        return data, {"subsampled": False}
+    keep_q = seeded_sample(len(data.query_ids), settings.limit, settings.seed)
+    judged = {doc for judgements in data.qrels.values() for doc in judgements}
+    judged_rows = [i for i, d in enumerate(data.corpus_ids) if d in judged]
+    other_rows = [i for i, d in enumerate(data.corpus_ids) if d not in judged]
+    sampled = [other_rows[i] for i in seeded_sample(len(other_rows), settings.corpus_sample, settings.seed)]
+    rows = sorted(judged_rows + sampled)
+    query_ids = [data.query_ids[i] for i in keep_q]
+    small = RetrievalData(data.path, [data.corpus_ids[i] for i in rows], [data.corpus_texts[i] for i in rows],
+                          query_ids, [data.query_texts[i] for i in keep_q], {q: data.qrels[q] for q in query_ids})
+    note = (f"subsampled: {len(query_ids)} of {len(data.query_ids)} queries; corpus = all {len(judged_rows)} judged "
+            f"documents + {len(sampled)} of {len(other_rows)} others (seed {settings.seed}); scores are higher "
+            "than on the full corpus")
+    return small, {"subsampled": True, "note": note}
+
+
+def run(encoder, data: RetrievalData, settings: EvalSettings, instruction: str) -> TaskResult:
+    start = time.perf_counter()
+    data, sampling = subsample(data, settings)
+    docs = embed(encoder, data.corpus_texts, settings.document_instruction, settings, "corpus")
+    queries = embed(encoder, data.query_texts, instruction, settings, "queries")
+    _, rows = exact_search(docs, queries, max(settings.top_k, 100))
+    run_ = {q: [data.corpus_ids[r] for r in hits if r >= 0] for q, hits in zip(data.query_ids, rows)}
+    scores = metrics.ranking_metrics(run_, data.qrels, ndcg_k=10, mrr_k=10, recall_k=100)
+    details = {"queries": len(data.query_ids), "documents": len(data.corpus_ids), "instruction": instruction,
+               "document_instruction": settings.document_instruction, "search": "faiss.IndexFlatIP (cosine, exact)",
+               **sampling}
+    return TaskResult("retrieval", "", "ndcg@10", scores["ndcg@10"], scores, details, time.perf_counter() - start)
