@@ -240,8 +240,11 @@ def _finish(cfg, out: Path, model, tokenizer, state: State, files, blocks, devic
         report["validation"] = perplexity(model, tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype, device,
                                           max_blocks=cfg.eval_blocks)
         report["validation"]["seconds"] = round(time.time() - t0, 1)
+    from ..config import library_versions
+
     write_json(out / "pretrain_config.json", {**cfg.to_dict(), "data_files": describe_files(files),
-                                              "tokens_seen": state.tokens, "wall_time_s": round(state.elapsed, 1)})
+                                              "tokens_seen": state.tokens, "wall_time_s": round(state.elapsed, 1),
+                                              "versions": library_versions()})
     write_json(out / "pretrain_report.json", report)
     log({"event": "done", **{k: v for k, v in report.items() if k != "validation"},
          **({"val_token_ppl": report["validation"]["token_ppl"], "val_word_ppl": report["validation"]["word_ppl"]}
