@@ -244,19 +244,20 @@ class _Builder:
                 pending.extend(ids.tolist())
                 last, embedded = int(ids[-1]), embedded + len(ids)
                 bar.update(len(ids))
-            if pending and (not rows or len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal)):
-                if not rows:
-                    store.maybe_train(final=True)
+            if not rows:  # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
+                if store.maybe_train(final=True) or pending:
+                    self._commit_membership(encoder_id, pending)
+                break
+            if len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal):
                 self._commit_membership(encoder_id, pending)
                 pending = []
-            if not rows:
-                break
         bar.close()
         return embedded
 
     def _commit_membership(self, encoder_id: int, ids: list[int]) -> None:
         with self.Session() as s, s.begin():
-            s.execute(Membership.__table__.insert(), [{"chunk_id": i, "encoder_id": encoder_id} for i in ids])
+            if ids:
+                s.execute(Membership.__table__.insert(), [{"chunk_id": i, "encoder_id": encoder_id} for i in ids])
             old = self.commit_vectors(s, [encoder_id])
             crash_point("embed_before_commit")
         crash_point("embed_after_commit")

@@ -73,8 +73,9 @@ def load_tokenizer(directory: Path) -> ChunkTokenizer:
 class EncoderAdapter:
     """``adaptation.Encoder`` -> Embedder; vectors L2-normalized so inner product == cosine."""
 
-    def __init__(self, encoder, batch_size: int = 32):
+    def __init__(self, encoder, batch_size: int = 32, source: str | None = None):
         self.encoder = encoder
+        self.source = source or f"<in-memory {type(encoder).__name__}>"
         self.batch_size = batch_size
         self.fingerprint = encoder.fingerprint
         self.dim = encoder.dim
@@ -98,13 +99,16 @@ class EncoderAdapter:
 
 def load_embedder(source: str) -> Embedder:
     """A saved encoder dir, a published checkpoint dir, a hub id, or ``hash:DIM[:SEED]``."""
+    if source.startswith("<"):
+        raise NoEncoderError(f"this encoder was indexed from an object in memory ({source}); give it to "
+                             "Index.set_embedder(name, embedder) or index again with a saved encoder directory")
     if source.startswith("hash:"):
         from .testing import HashEmbedder
 
         return HashEmbedder.from_source(source)
     from adaptation import Encoder
 
-    return EncoderAdapter(Encoder.from_pretrained(source))
+    return EncoderAdapter(Encoder.from_pretrained(source), source=source)
 
 
 def resolve_source(source: str | None) -> str:

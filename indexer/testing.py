@@ -41,6 +41,7 @@ class HashEmbedder:
     def __init__(self, dim: int = 64, seed: int = 0, buckets: int = 4096):
         self.dim, self.seed, self.buckets = dim, seed, buckets
         self.projection = np.random.default_rng(seed).standard_normal((buckets, dim)).astype(np.float32)
+        self.source = f"hash:{dim}:{seed}"  # how load_embedder() recreates it
         self.fingerprint = hashlib.sha256(f"hash:{dim}:{seed}:{buckets}".encode()).hexdigest()[:16]
         self._tokenizer = WordTokenizer()
         self.calls = 0          # texts embedded so far: tests assert on it

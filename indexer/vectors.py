@@ -40,8 +40,14 @@ def make_inner(dim: int, factory: str) -> faiss.Index:
 
 
 def _centroids(inner: faiss.Index) -> int:
+    """The largest k-means the factory runs while training (IVF lists, PQ/SQ codebooks)."""
     ivf = faiss.try_extract_index_ivf(inner)
-    return int(ivf.nlist) if ivf is not None else 256
+    k = int(ivf.nlist) if ivf is not None else 1
+    for part in (inner, ivf):
+        pq = getattr(faiss.downcast_index(part), "pq", None) if part is not None else None
+        if pq is not None:
+            k = max(k, int(pq.ksub))
+    return k if k > 1 else 256
 
 
 def _tune(inner: faiss.Index, nprobe: int | None = None, ef_search: int | None = None) -> None:

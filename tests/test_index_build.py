@@ -1,0 +1,237 @@
+"""Indexing a folder: exact search, incremental updates, several encoders, options and refusals."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from indexer import Index, build_index
+from indexer.errors import ChunkingMismatchError, EncoderMismatchError, IndexLockedError, NoEncoderError, UsageError
+from indexer.store import writer_lock
+from indexer.testing import HashEmbedder
+
+from indexer_helpers import QUERIES, chunk_state, faiss_members, hash_options, make_corpus, write_doc
+
+
+def _ids_by_path(idx: Index) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for doc in idx.documents():
+        out[doc.path] = {c.id for c in idx.chunks(document_id=doc.id)}
+    return out
+
+
+def test_exact_search_equals_brute_force_cosine(tmp_path):
+    make_corpus(tmp_path / "docs", 16)
+    emb = HashEmbedder(dim=48)
+    build_index(tmp_path / "docs", tmp_path / "db", {"h": emb}, hash_options())
+    with Index.open(tmp_path / "db") as idx:
+        chunks = idx.chunks()
+        assert len(chunks) > 40
+        ids = np.array([c.id for c in chunks])
+        vectors = emb.encode_documents([c.text for c in chunks])
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for query in QUERIES:
+            q = emb.encode_queries([query])[0]
+            cosine = vectors @ (q / np.linalg.norm(q))
+            order = np.argsort(-cosine, kind="stable")[:11]
+            hits = idx.search(query, k=10)
+            assert [h.rank for h in hits] == list(range(1, 11))
+            np.testing.assert_allclose([h.score for h in hits], cosine[order[:10]], rtol=1e-5, atol=1e-5)
+            c = cosine[order]  # a position is determined when its score is not tied with a neighbour
+            distinct = [i for i in range(10) if (i == 0 or c[i - 1] - c[i] > 1e-5) and c[i] - c[i + 1] > 1e-5]
+            assert len(distinct) >= 3
+            assert [hits[i].chunk_id for i in distinct] == [int(ids[order[i]]) for i in distinct]
+            for h in hits:  # every result carries its own text, offsets and document
+                assert h.text == next(c.text for c in chunks if c.id == h.chunk_id)
+                assert h.path.endswith(".md") and h.doc_type == "md" and h.end - h.start >= len(h.text.strip())
+        # filtered search equals brute force restricted to the allowed documents
+        allowed = np.array([c.path.startswith("a/") for c in chunks])
+        q = emb.encode_queries([QUERIES[0]])[0]
+        cosine = np.where(allowed, vectors @ (q / np.linalg.norm(q)), -np.inf)
+        hits = idx.search(QUERIES[0], k=5, where={"path": "a/**"})
+        assert all(h.path.startswith("a/") for h in hits) and len(hits) == 5
+        np.testing.assert_allclose([h.score for h in hits], np.sort(cosine)[::-1][:5], rtol=1e-5, atol=1e-5)
+        assert idx.search(QUERIES[0], k=5, where={"type": "txt"}) == []
+
+
+def test_chunk_offsets_point_into_the_document(tmp_path):
+    paths = make_corpus(tmp_path / "docs", 6)
+    build_index(tmp_path / "docs", tmp_path / "db", {"h": "hash:32"}, hash_options())
+    with Index.open(tmp_path / "db") as idx:
+        for doc in idx.documents():
+            text = (tmp_path / "docs" / doc.path).read_text()
+            assert doc.title.startswith("Document ")  # first Markdown heading
+            chunks = idx.chunks(document_id=doc.id)
+            assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+            for c in chunks:
+                assert text[c.start:c.end] == c.text and 0 < c.n_tokens <= 32
+            assert chunks[0].start <= 2 and chunks[-1].end >= len(text.rstrip()) - 1  # covers the whole document
+    assert len(paths) == 6
+
+
+def test_incremental_edit_delete_add_touch_with_two_encoders(tmp_path):
+    docs = tmp_path / "docs"
+    paths = make_corpus(docs, 12)
+    h1, h2 = HashEmbedder(dim=32), HashEmbedder(dim=40, seed=1)
+    first = build_index(docs, tmp_path / "db", {"h1": h1, "h2": h2}, hash_options())
+    n_chunks = first.chunks_added
+    assert first.chunks_embedded == {"h1": n_chunks, "h2": n_chunks} and h1.calls == n_chunks
+    with Index.open(tmp_path / "db") as idx:
+        before = _ids_by_path(idx)
+        assert set(faiss_members(idx, "h1")) == set(faiss_members(idx, "h2")) == set().union(*before.values())
+
+    again = build_index(docs, tmp_path / "db", {"h1": h1, "h2": h2}, hash_options())
+    assert again.chunks_embedded == {"h1": 0, "h2": 0} and again.docs_unchanged == 12 and h1.calls == n_chunks
+
+    edited, deleted, touched = paths[1], paths[2], paths[3]
+    write_doc(edited, 101, paragraphs=4)
+    deleted.unlink()
+    added = write_doc(docs / "c" / "new.md", 202)
+    touched.write_text(touched.read_text())  # new mtime, same bytes
+    rel = lambda p: p.relative_to(docs).as_posix()  # noqa: E731
+    report = build_index(docs, tmp_path / "db", {"h1": h1, "h2": h2}, hash_options())
+    assert (report.docs_added, report.docs_changed, report.docs_deleted) == (1, 1, 1)
+    assert report.docs_unchanged == 10  # including the touched file
+    with Index.open(tmp_path / "db") as idx:
+        after = _ids_by_path(idx)
+        new_ids = after[rel(edited)] | after[rel(added)]
+        assert report.chunks_embedded == {"h1": len(new_ids), "h2": len(new_ids)}
+        assert report.chunks_removed == len(before[rel(edited)]) + len(before[rel(deleted)])
+        assert rel(deleted) not in after
+        assert not after[rel(edited)] & before[rel(edited)]  # old chunks left, new ones have new ids
+        for path in set(before) - {rel(edited), rel(deleted)}:
+            assert after[path] == before[path]  # untouched (and touched) documents keep their chunk ids
+        everything = set().union(*after.values())
+        for name in ("h1", "h2"):  # identical chunk ids in every FAISS index, nothing stale
+            assert set(faiss_members(idx, name)) == everything
+        assert idx.check_consistency() == []
+        runs = idx.runs()
+        assert [r.status for r in runs] == ["done"] * 3 and runs[0].chunks_embedded == 2 * len(new_ids)
+
+    # an update through one encoder removes old chunks from *every* index; the other catches up later
+    write_doc(edited, 303)
+    build_index(docs, tmp_path / "db", {"h1": h1}, hash_options())
+    with Index.open(tmp_path / "db") as idx:
+        infos = {e.name: e for e in idx.encoders()}
+        assert infos["h1"].n_pending == 0 and infos["h2"].n_pending == len(idx.chunks(document_id=idx.documents(
+            where={"path": rel(edited)})[0].id))
+        assert set(faiss_members(idx, "h2")) <= {c.id for c in idx.chunks()}
+        assert idx.check_consistency() == []
+    catch_up = build_index(docs, tmp_path / "db", None, hash_options())  # None: the recorded encoders
+    assert catch_up.chunks_embedded["h1"] == 0 and catch_up.chunks_embedded["h2"] == infos["h2"].n_pending
+    assert chunk_state(tmp_path / "db") == _clean_state(docs, tmp_path / "clean")
+
+
+def _clean_state(docs, db):
+    build_index(docs, db, {"h": "hash:32"}, hash_options())
+    return chunk_state(db)
+
+
+def test_refusals_have_clear_messages(tmp_path):
+    make_corpus(tmp_path / "docs", 3)
+    db = tmp_path / "db"
+    with pytest.raises(NoEncoderError, match="--encoder"):
+        build_index(tmp_path / "docs", db, None, hash_options())
+    build_index(tmp_path / "docs", db, {"h": HashEmbedder(dim=32)}, hash_options())
+    with pytest.raises(EncoderMismatchError, match="--name.*--rebuild"):
+        build_index(tmp_path / "docs", db, {"h": HashEmbedder(dim=32, seed=7)}, hash_options())
+    with pytest.raises(ChunkingMismatchError, match="--chunk-tokens 32"):
+        build_index(tmp_path / "docs", db, None, hash_options(chunk_tokens=64))
+    with pytest.raises(UsageError, match="--rebuild"):
+        build_index(tmp_path / "docs", db, None, hash_options(factory="HNSW16"))
+    make_corpus(tmp_path / "other", 2)
+    with pytest.raises(UsageError, match="indexes"):
+        build_index(tmp_path / "other", db, None, hash_options())
+    with pytest.raises(UsageError, match="not a valid FAISS factory"):
+        build_index(tmp_path / "docs", tmp_path / "db2", {"h": "hash:32"}, hash_options(factory="Bogus42"))
+    with pytest.raises(UsageError, match="--overlap"):
+        hash_options(chunk_tokens=16, overlap=12) and build_index(tmp_path / "docs", tmp_path / "db3", {"h": "hash:32"},
+                                                                  hash_options(chunk_tokens=16, overlap=12))
+    # --rebuild replaces everything, including the refused encoder and chunking
+    report = build_index(tmp_path / "docs", db, {"h": HashEmbedder(dim=32, seed=7)},
+                         hash_options(chunk_tokens=64, rebuild=True))
+    assert report.docs_added == 3
+    with Index.open(db) as idx:
+        assert idx.status().chunk_tokens == 64 and idx.encoders()[0].fingerprint == HashEmbedder(32, 7).fingerprint
+        with pytest.raises(UsageError, match="choose one of: h"):
+            idx.search("x", encoder="nope")
+    from indexer.defaults import default_encoder_path
+
+    assert default_encoder_path() is None
+
+
+def test_second_writer_refused_while_readers_keep_working(tmp_path):
+    make_corpus(tmp_path / "docs", 4)
+    db = tmp_path / "db"
+    build_index(tmp_path / "docs", db, {"h": "hash:32"}, hash_options())
+    with writer_lock(db):
+        with pytest.raises(IndexLockedError, match="being updated by pid"):
+            build_index(tmp_path / "docs", db, None, hash_options())
+        with Index.open(db) as idx:
+            assert len(idx.search("rivers", k=3)) == 3 and idx.check_consistency() == []
+    build_index(tmp_path / "docs", db, None, hash_options())  # the lock is released again
+
+
+def test_readers_during_a_real_update(tmp_path):
+    docs = tmp_path / "docs"
+    make_corpus(docs, 10)
+    db = tmp_path / "db"
+    build_index(docs, db, {"h": "hash:32"}, hash_options())
+    make_corpus(docs, 50, paragraphs=4, start=10)
+    errors: list[BaseException] = []
+    writer = threading.Thread(target=lambda: build_index(docs, db, None, hash_options(batch_docs=2, commit_chunks=8)))
+    writer.start()
+    seen = set()
+    with Index.open(db) as idx:
+        while writer.is_alive() or not seen:
+            try:
+                hits = idx.search("mountains and rivers", k=5)
+                assert len(hits) == 5
+                assert idx.check_consistency() == []
+                seen.add(idx.status(check=False).n_chunks)
+            except BaseException as err:  # noqa: BLE001 - collected and re-raised below
+                errors.append(err)
+                break
+    writer.join()
+    assert not errors, errors[0]
+    assert len(seen) > 1  # the reader saw the index grow while the writer committed batches
+
+
+@pytest.mark.parametrize("factory", ["IVF4,Flat", "HNSW8", "IVF2,PQ4x4"])
+def test_approximate_factories_train_remove_and_stay_consistent(tmp_path, factory):
+    docs = tmp_path / "docs"
+    paths = make_corpus(docs, 40, paragraphs=4)
+    db = tmp_path / "db"
+    build_index(docs, db, {"h": "hash:32"}, hash_options(factory=factory))
+    with Index.open(db) as idx:
+        store = idx.vectors()
+        enough = store.ntotal >= (16 if "PQ" in factory else 4)
+        assert store.staged is (not enough and "IVF" in factory)
+        assert idx.encoders()[0].factory == factory
+        top = idx.search(QUERIES[0], k=5)
+        assert len(top) == 5
+    for p in paths[:5]:
+        p.unlink()
+    build_index(docs, db, None, hash_options())
+    with Index.open(db) as idx:
+        assert idx.check_consistency() == []
+        assert set(faiss_members(idx, "h")) == {c.id for c in idx.chunks()}
+
+
+def test_hybrid_finds_rare_words_and_fuses_by_rank(tmp_path):
+    from indexer.search import RRF_K, rrf
+
+    docs = tmp_path / "docs"
+    make_corpus(docs, 10)
+    (docs / "rare.txt").write_text("Nothing here but the zyzzyva beetle, a rare word.\n")
+    build_index(docs, tmp_path / "db", {"h": "hash:32"}, hash_options())
+    with Index.open(tmp_path / "db") as idx:
+        hits = idx.search("zyzzyva", k=3, hybrid=True)
+        assert hits[0].path == "rare.txt" and hits[0].bm25_rank == 1 and hits[0].dense_score is not None
+        assert hits[0].score == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + 1))  # first in both rankings
+        assert idx.search("zyzzyva", k=3, hybrid=True, where={"type": "md"})[0].path != "rare.txt"
+        assert idx.search('"; DROP TABLE chunks; --', k=2, hybrid=True)  # user text never breaks FTS syntax
+    fused = rrf([[1, 2, 3], [3, 1]])
+    assert [i for i, _ in fused] == [1, 3, 2]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
