@@ -41,7 +41,7 @@ class StepConfig:
     # MNTP
     mask_prob: float = 0.2
     mask_mode: str = "80-10-10"
-    mask_token: str = "_"
+    mask_token: str = ""  # "" = the tokenizer's mask token, else "_" (the reference), else unk/pad
     # contrastive (SimCSE / supervised)
     scale: float = 20.0
     symmetric: bool = False

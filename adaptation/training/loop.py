@@ -41,7 +41,7 @@ class LoopSettings:
     log_path: Path
     identity: dict           # what a checkpoint must match to be resumed
     resume: bool = False
-    stop_after: int | None = None  # stop (as if killed, no checkpoint) once this many steps are done
+    stop_after: int | None = None  # stop (as if killed, no checkpoint) after this many steps in this call
     desc: str = "train"
 
 
@@ -137,7 +137,7 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
             bar.set_postfix(loss=f"{stats['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
             bar.update(1)
             done = step + 1
-            if s.stop_after is not None and done >= s.stop_after:
+            if s.stop_after is not None and done - start >= s.stop_after:
                 return False
             if s.save_every > 0 and done % s.save_every == 0 and done < s.max_steps:
                 save_checkpoint(s, done, params, optimizer)

@@ -151,7 +151,8 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
     """Run (or with ``dry_run`` only plan) the steps; returns the step directories written.
 
     ``stop_after`` ends the run after that many optimizer steps of the first
-    unfinished step, without a final checkpoint: what a kill looks like (tests).
+    unfinished step (counted from where it resumed), without a final
+    checkpoint: what a kill looks like (tests).
     """
     validate(config)
     for step in config.steps:  # a warmup as long as the run would never reach the peak lr
