@@ -72,6 +72,7 @@ def run(encoder, data: LabelledSplits, settings: EvalSettings, instruction: str)
         model = LogisticRegression(max_iter=settings.max_iter, random_state=settings.seed + number)
         with warnings.catch_warnings():  # MTEB's max_iter=100 rarely converges fully; that is the protocol
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.filterwarnings("ignore", message="The number of unique classes")  # tiny --limit runs
             model.fit(train_vectors[[position[int(r)] for r in rows]], [data.train_labels[r] for r in rows])
         predicted = model.predict(test_vectors)
         accuracies.append(metrics.accuracy(y_test, predicted))
