@@ -92,3 +92,14 @@ def test_real_mteb_package_runs_the_adapter(encoder):
     assert by_kind[("MockRetrievalTask", "document")] == ""
     assert by_kind[("MockRetrievalTask", "query")] != ""
     assert by_kind[("MockSTSTask", None)] == MTEB_TYPE_DEFAULTS["sts"]
+
+
+def test_model_meta_names_local_paths_and_hides_without_mteb2(encoder):
+    model = MTEBEncoder(encoder, model_name="/models/my-encoder/")
+    try:
+        import mteb  # noqa: F401
+    except ImportError:
+        assert not hasattr(model, "mteb_model_meta")  # mteb 1's hasattr check then uses its own metadata
+        return
+    assert model.mteb_model_meta.name == "l2v/my-encoder"
+    assert MTEBEncoder(encoder, model_name="org/model").mteb_model_meta.name == "org/model"

@@ -45,11 +45,15 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     return pearson(rankdata(a), rankdata(b))
 
 
-def cosine_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def unit_rows(x) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as 2-D float32."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float32))
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def cosine_pairs(a, b) -> np.ndarray:
     """Row-wise cosine similarity of two (n, d) arrays."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return (a * b).sum(axis=1)
+    return (unit_rows(a) * unit_rows(b)).sum(axis=1)
 
 
 # ---------------------------------------------------------------- ranking

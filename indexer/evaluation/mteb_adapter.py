@@ -20,11 +20,13 @@ the task-type default. Retrieval documents (``prompt_type == document``) get
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from .instructions import DATASET_INSTRUCTIONS, with_colon
+from .metrics import cosine_pairs, unit_rows
 
 # mteb task types -> instruction when neither the task name nor the task carries one
 MTEB_TYPE_DEFAULTS = {
@@ -133,24 +135,27 @@ class MTEBEncoder:
             return None
 
     def similarity(self, a: Any, b: Any) -> np.ndarray:
-        a, b = np.atleast_2d(np.asarray(a, dtype=np.float32)), np.atleast_2d(np.asarray(b, dtype=np.float32))
-        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return a @ b.T
+        """Cosine similarity matrix (n, m)."""
+        return unit_rows(a) @ unit_rows(b).T
 
     def similarity_pairwise(self, a: Any, b: Any) -> np.ndarray:
-        a, b = np.atleast_2d(np.asarray(a, dtype=np.float32)), np.atleast_2d(np.asarray(b, dtype=np.float32))
-        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return (a * b).sum(axis=1)
+        """Cosine similarity of corresponding rows (n,)."""
+        return cosine_pairs(a, b)
 
     @property
     def mteb_model_meta(self):
-        """mteb's ModelMeta (names results folders); needs mteb installed."""
-        from mteb.models.model_meta import ModelMeta
+        """mteb 2's ModelMeta (names the results folder).
 
-        name = self.model_name if "/" in self.model_name else f"l2v/{self.model_name}"
-        dim = getattr(self.encoder, "dim", None)
-        return ModelMeta.create_empty({"name": name, "revision": self.revision or "local", "embed_dim": dim,
-                                       "use_instructions": True, "framework": ["PyTorch"],
-                                       "similarity_fn_name": "cosine"})
+        Raises AttributeError where mteb 2 is missing, so mteb 1's ``hasattr``
+        check falls back to its own empty metadata.
+        """
+        try:
+            from mteb.models.model_meta import ModelMeta
+
+            hub_like = self.model_name.count("/") == 1 and not self.model_name.startswith((".", "/", "~"))
+            name = self.model_name if hub_like else f"l2v/{Path(self.model_name.rstrip('/')).name or 'encoder'}"
+            return ModelMeta.create_empty({"name": name, "revision": self.revision or "local",
+                                           "embed_dim": getattr(self.encoder, "dim", None), "use_instructions": True,
+                                           "framework": ["PyTorch"], "similarity_fn_name": "cosine"})
+        except (ImportError, AttributeError, TypeError, ValueError) as err:
+            raise AttributeError(f"mteb_model_meta needs mteb>=2 ({err})") from None
