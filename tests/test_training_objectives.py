@@ -13,6 +13,7 @@ from adaptation.training.model import add_lora, load_head, lora_targets, set_att
 from adaptation.training.simcse import simcse_loss
 from adaptation.training.supervised import supervised_loss, supervised_rows
 from adaptation.training.data import Triple
+from test_training_support import one_thread  # noqa: F401 (autouse fixture)
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",

@@ -10,30 +10,14 @@ import torch
 from safetensors.torch import load_file
 
 from adaptation import Encoder
-from adaptation.training import RunConfig, adapt, step_defaults
+from adaptation.training import RunConfig, adapt
 from adaptation.training.loop import LoopSettings, train
 from adaptation.training.model import save_step
 from adaptation.training.run import prepare
+from test_training_support import needs_data, one_thread, tiny_steps  # noqa: F401 (autouse fixture)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-WIKITEXT = DATA / "wikitext-2" / "raw" / "wiki.test.raw"
-WIKI1M = DATA / "wiki1m-sample" / "wiki1m_sample.txt"
-pytestmark = pytest.mark.skipif(not WIKI1M.is_file() or not WIKITEXT.is_file(),
-                                reason=f"shared data not found at {DATA} (clone with ../shared beside the repo)")
+pytestmark = needs_data
 PROBES = ["A river flows to the sea.", "Paris is the capital of France.", "The cat sat on the mat."]
-
-
-def tiny_steps(mntp_steps: int = 4, simcse_steps: int = 4, mntp_batch: int = 4, simcse_batch: int = 8,
-               **simcse_overrides):
-    mntp = step_defaults("mntp")
-    mntp.max_steps, mntp.batch_size, mntp.max_length, mntp.lr = mntp_steps, mntp_batch, 64, 2e-3
-    mntp.data = [str(WIKITEXT)]
-    simcse = step_defaults("simcse")
-    simcse.max_steps, simcse.batch_size, simcse.max_length, simcse.lr = simcse_steps, simcse_batch, 32, 1e-3
-    simcse.data = [str(WIKI1M)]
-    for key, value in simcse_overrides.items():
-        setattr(simcse, key, value)
-    return [mntp, simcse]
 
 
 def log(run: Path, step: str) -> list[dict]:
@@ -44,7 +28,8 @@ def log(run: Path, step: str) -> list[dict]:
 def trained_run(tiny_model_dir, tmp_path_factory):
     """mntp (30 steps) then simcse (20 steps), as `l2v adapt` runs them."""
     out = tmp_path_factory.mktemp("runs") / "learn"
-    adapt(RunConfig(str(tiny_model_dir("llama")), str(out), tiny_steps(30, 20, mntp_batch=8, simcse_batch=16), save_every=0), echo=lambda _: None)
+    steps = tiny_steps(30, 20, mntp_batch=8, simcse_batch=16)
+    adapt(RunConfig(str(tiny_model_dir("llama")), str(out), steps, save_every=0), echo=lambda _: None)
     return out
 
 

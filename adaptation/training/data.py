@@ -40,6 +40,15 @@ def _looks_like_path(source: str) -> bool:
     return bool(path.suffix) or source.startswith((".", "/", "~")) or ("/" in source and path.parent.is_dir())
 
 
+def check_source(source: str, option: str) -> None:
+    """Fail early (before a model loads) on a data path that does not exist or is empty."""
+    path = Path(source).expanduser()
+    if path.is_file() and path.stat().st_size == 0:
+        raise TrainingDataError(f"{option} {source}: the file is empty")
+    if not path.exists() and _looks_like_path(source):
+        raise TrainingDataError(f"{option} {source}: no such file; check the path")
+
+
 def _read_file(path: Path, option: str) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")

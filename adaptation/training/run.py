@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -23,7 +22,7 @@ import torch
 from ..config import CONFIG_NAME, library_versions
 from ..inputs import InputBuilder
 from .config import RUN_CONFIG, MASK_MODES, RunConfig, StepConfig, write_json
-from .data import BatchPlan, describe_source, mntp_blocks, sentences, triples
+from .data import BatchPlan, check_source, describe_source, mntp_blocks, sentences, triples
 from .errors import RunStateError, TrainingDataError
 from .loop import LoopSettings, train
 from .mntp import MNTPObjective, resolve_mask_token
@@ -56,14 +55,12 @@ def validate(config: RunConfig) -> None:
             raise UsageError(f"--mask-mode {step.mask_mode}: choose one of {', '.join(MASK_MODES)}")
         if not 0 <= step.attention_dropout < 1:
             raise UsageError(f"--simcse-dropout {step.attention_dropout}: must be in [0, 1)")
+        option = {"mntp": "--mntp-data", "simcse": "--simcse-data", "supervised": "--supervised-data"}[step.name]
         if not step.data:
-            option = {"mntp": "--mntp-data FILE_OR_DATASET", "simcse": "--simcse-data FILE",
-                      "supervised": "--supervised-data FILE.jsonl"}[step.name]
-            raise TrainingDataError(f"step {step.name} needs {option}")
+            kind = {"mntp": "FILE_OR_DATASET", "simcse": "FILE", "supervised": "FILE.jsonl"}[step.name]
+            raise TrainingDataError(f"step {step.name} needs {option} {kind}")
         for source in step.data:
-            path = Path(source).expanduser()
-            if path.is_file() and path.stat().st_size == 0:
-                raise TrainingDataError(f"{step.name} data {source}: the file is empty")
+            check_source(source, option)
 
 
 def check_run_dir(config: RunConfig, resume: bool) -> None:
@@ -136,16 +133,6 @@ def describe(step: StepConfig, facts: dict) -> str:
     return line
 
 
-@contextmanager
-def _quiet_loading():
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(fan_in_fan_out|Already found a `peft_config`).*")
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        yield
-
-
 def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, stop_after: int | None = None,
           echo: Callable[[str], None] = print) -> list[Path]:
     """Run (or with ``dry_run`` only plan) the steps; returns the step directories written.
@@ -173,8 +160,7 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
             echo(f"step {step.name}: already complete in {step_dir}; skipping")
             source, written = step_dir, [*written, step_dir]
             continue
-        with _quiet_loading():
-            model, objective, facts = prepare(step, config, source if not dry_run else config.base_model)
+        model, objective, facts = prepare(step, config, source if not dry_run else config.base_model)
         echo(describe(step, facts))
         if dry_run:
             continue
