@@ -1,0 +1,146 @@
+"""Encoding throughput and peak memory of the encoder, fp32 vs bf16, vs the reference package.
+
+A ~30M-parameter random Llama (hidden 512, 8 layers, BPE vocab 8000 trained on the PEPs) embeds
+chunks of real text (../shared/data/peps). Each configuration runs in its own process so peak
+RSS is clean. Prints a markdown table; tokens/s counts real (non-padding) tokens.
+
+    python bench/bench_encode.py [--texts 256] [--batch-sizes 8,16,32,64] \
+        [--reference-python .venv-ref/bin/python]   # also time llm2vec 0.2.3's encode
+
+The reference (llm2vec 0.2.3) must be installed in its own venv (see ../shared/reference-check).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PEPS = REPO.parent / "shared" / "data" / "peps"
+WORK = REPO / "bench" / "out" / "encode"
+
+REFERENCE_WORKER = """
+import json, sys, time, resource, torch
+from llm2vec import LLM2Vec
+model_dir, texts_path, bs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(threads)
+texts = json.load(open(texts_path))
+l2v = LLM2Vec.from_pretrained(model_dir, enable_bidirectional=True, pooling_mode="mean", max_length=512,
+                              doc_max_length=512, torch_dtype=torch.float32, attn_implementation="sdpa")
+l2v.encode(texts[:8], batch_size=bs, show_progress_bar=False, device="cpu")
+start = time.perf_counter()
+l2v.encode(texts, batch_size=bs, show_progress_bar=False, device="cpu")
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def build_assets(n_texts: int, reference_python: str | None) -> tuple[Path, Path]:
+    """The random model and the text chunks, built once and reused.
+
+    With a reference venv the model is built there (tokenizer files of tokenizers 0.23 do not
+    load in the reference's 0.19), by ../shared/reference-check/make_tiny_model.py.
+    """
+    model_dir, texts_path = WORK / "llama-30m", WORK / "texts.json"
+    if not (model_dir / "config.json").exists():
+        corpus = WORK / "corpus.txt"
+        corpus.write_text("\n".join(line for path in sorted(PEPS.glob("*.rst"))[:200]
+                                    for line in path.read_text(errors="ignore").splitlines() if line.strip()))
+        shape = dict(hidden=512, layers=8, heads=8, kv_heads=8, vocab_size=8000, init_range=0.02)
+        if reference_python:
+            script = REPO.parent / "shared" / "reference-check" / "make_tiny_model.py"
+            subprocess.run([reference_python, str(script), str(model_dir), "--family", "llama", "--hidden", "512",
+                            "--layers", "8", "--heads", "8", "--kv-heads", "8", "--vocab", "8000",
+                            "--init-range", "0.02", "--corpus", str(corpus)], check=True, capture_output=True)
+        else:
+            from adaptation.tiny import build_tiny_decoder
+
+            build_tiny_decoder(model_dir, "llama", corpus=corpus.read_text().splitlines(), **shape)
+    words = " ".join(p.read_text(errors="ignore") for p in sorted(PEPS.glob("*.rst"))[:120]).split()
+    chunks = [" ".join(words[i:i + 200 + (i % 7) * 20]) for i in range(0, len(words), 230)][:n_texts]
+    texts_path.write_text(json.dumps(chunks))
+    return model_dir, texts_path
+
+
+def worker(model_dir: str, texts_path: str, dtype: str, batch_size: int, threads: int) -> None:
+    import torch
+
+    from adaptation import Encoder
+
+    torch.set_num_threads(threads)
+    texts = json.loads(Path(texts_path).read_text())
+    encoder = Encoder.from_pretrained(model_dir, dtype=dtype, attn="sdpa")
+    tokens = sum(len(e.input_ids) for e in encoder.inputs.encode(texts))
+    encoder.encode(texts[:8], batch_size=batch_size)  # warm-up
+    start = time.perf_counter()
+    encoder.encode(texts, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    n_params = sum(p.numel() for name, p in encoder.model.named_parameters() if "embed" not in name)
+    print(json.dumps({"seconds": seconds, "tokens": tokens, "params": n_params,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def matmul_peak(dtype_name: str, threads: int) -> float:
+    """Best measured GFLOP/s of a 2048^2 matmul: the yardstick for 'fraction of peak'."""
+    import torch
+
+    torch.set_num_threads(threads)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype_name]
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    best = 0.0
+    for _ in range(6):
+        start = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        best = max(best, 4 * 2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def run_json(cmd: list[str]) -> dict:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=256)
+    parser.add_argument("--batch-sizes", default="8,16,32,64")
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reference-python", default=None)
+    parser.add_argument("--worker", nargs=5, metavar=("MODEL", "TEXTS", "DTYPE", "BS", "THREADS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        model, texts, dtype, bs, threads = args.worker
+        return worker(model, texts, dtype, int(bs), int(threads))
+    if not PEPS.is_dir():
+        sys.exit(f"needs the PEPs corpus at {PEPS}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    model_dir, texts_path = build_assets(args.texts, args.reference_python)
+    peaks = {d: matmul_peak(d, args.threads) for d in args.dtypes.split(",")}
+    print(f"matmul peak (2048^2, {args.threads} threads): " + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in peaks.items()))
+    print("\n| impl | dtype | batch | tokens/s | peak RSS (MB) | % of matmul peak |")
+    print("|---|---|---:|---:|---:|---:|")
+    ours: dict[tuple[str, int], float] = {}
+    for dtype in args.dtypes.split(","):
+        for bs in map(int, args.batch_sizes.split(",")):
+            r = run_json([sys.executable, __file__, "--worker", str(model_dir), str(texts_path), dtype, str(bs), str(args.threads)])
+            tps = r["tokens"] / r["seconds"]
+            ours[(dtype, bs)] = tps
+            pct = 100 * tps * 2 * r["params"] / 1e9 / peaks[dtype]
+            print(f"| l2v | {dtype} | {bs} | {tps:,.0f} | {r['peak_rss_mb']:.0f} | {pct:.0f}% |", flush=True)
+    if args.reference_python:
+        tokens = r["tokens"]
+        for bs in map(int, args.batch_sizes.split(",")):
+            ref = run_json([args.reference_python, "-c", REFERENCE_WORKER, str(model_dir), str(texts_path), str(bs), str(args.threads)])
+            tps = tokens / ref["seconds"]
+            ratio = ours.get(("float32", bs), float("nan")) / tps
+            print(f"| llm2vec 0.2.3 | float32 | {bs} | {tps:,.0f} | {ref['peak_rss_mb']:.0f} | (l2v fp32 is {ratio:.2f}x) |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
