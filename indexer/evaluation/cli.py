@@ -37,10 +37,11 @@ def eval_cmd(
                                                         "every judged one."),
     seed: int = typer.Option(42, help="Seed of every subsample, train undersample and k-means."),
     split: str = typer.Option("test", help="Evaluation split (qrels/<split>.tsv, <split>.csv)."),
-    samples_per_label: int = typer.Option(8, help="Classification: training texts per label per experiment "
+    samples_per_label: int = typer.Option(8, min=0, help="Classification: training texts per label per experiment "
                                                   "(MTEB: 8); 0 = the whole train split."),
     experiments: int = typer.Option(10, min=1, help="Classification: experiments averaged (MTEB: 10)."),
     clustering_runs: int = typer.Option(10, min=1, help="Clustering: bootstrap k-means runs averaged (MTEB: 10)."),
+    dtype: str = typer.Option("float32", help="Weights dtype when loading each encoder: float32 | bfloat16."),
     all_metrics: bool = typer.Option(False, "--all-metrics", help="Show every metric, not only the main score."),
 ) -> None:
     """Compare encoders on STS, retrieval, classification and clustering files (offline)."""
@@ -57,7 +58,12 @@ def eval_cmd(
         typer.echo(f"{encoder} | {key}: {result.main_metric} = {100 * result.main_score:.2f} "
                    f"({result.seconds:.1f} s)", err=True)
 
-    report = evaluate(encoders, task, settings, on_result=progress)
+    def load(source: str):
+        from adaptation import Encoder
+
+        return Encoder.from_pretrained(source, dtype=dtype)
+
+    report = evaluate(encoders, task, settings, load_encoder=load, on_result=progress)
     print_table(report, all_metrics)
     if limit is not None:
         typer.echo(f"note: --limit {limit}: subsampled quick run, not comparable to full-set scores", err=True)

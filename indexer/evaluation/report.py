@@ -149,7 +149,7 @@ def print_table(report: Report, all_metrics: bool = False) -> None:
         print(to_markdown(report, all_metrics))
         return
     table = Table(title="L2V evaluation (scores x100; * = best)")
-    table.add_column("task")
+    table.add_column("task", overflow="fold")
     table.add_column("metric")
     for name in names:
         table.add_column(name, justify="right")
