@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import select
 
 from .chunking import ChunkingConfig
-from .embedder import Embedder, load_embedder, resolve_source
+from .embedder import Embedder, LazyEmbedder, load_embedder, resolve_source
 from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
 from .schema import EncoderRow, Membership, Run
@@ -108,10 +108,15 @@ class _Builder:
             self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
         remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()]))
         self.stores = {i: self._load_store(r) for i, r in self.rows.items()}
-        tokenizer = self._chunking_tokenizer(next(iter(embedders.values())))
-        DocumentSync(self, tokenizer, chunking, report).run()
-        for name, embedder in embedders.items():
-            report.chunks_embedded[name] = self._embed_missing(named[name], embedder)
+        try:
+            tokenizer = self._chunking_tokenizer(next(iter(embedders.values())))
+            DocumentSync(self, tokenizer, chunking, report).run()
+            for name, embedder in embedders.items():
+                report.chunks_embedded[name] = self._embed_missing(named[name], embedder)
+        except BaseException:
+            with self.Session.begin() as s:  # a kill cannot get here: its run simply stays "running"
+                s.get(Run, report.run_id).status = "failed"
+            raise
         report.seconds = time.perf_counter() - started
         with self.Session.begin() as s:
             row = s.get(Run, report.run_id)
@@ -148,7 +153,7 @@ class _Builder:
         if not encoders:
             recorded = list(s.scalars(select(EncoderRow).order_by(EncoderRow.id)))
             if recorded:
-                encoders = {r.name: r.source for r in recorded}
+                encoders = {r.name: LazyEmbedder(r.name, r.source, r.fingerprint, r.dim) for r in recorded}
             else:
                 try:
                     source = resolve_source(None)

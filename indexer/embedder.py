@@ -111,6 +111,43 @@ def load_embedder(source: str) -> Embedder:
     return EncoderAdapter(Encoder.from_pretrained(source), source=source)
 
 
+class LazyEmbedder:
+    """A recorded encoder, loaded only when there is something to embed: a no-op re-run loads no model.
+
+    Its fingerprint is the recorded one until loaded; loading checks the real one against it.
+    """
+
+    def __init__(self, name: str, source: str, fingerprint: str, dim: int):
+        self.name, self.source, self.fingerprint, self.dim = name, source, fingerprint, dim
+        self._loaded: Embedder | None = None
+
+    def load(self) -> Embedder:
+        if self._loaded is None:
+            from .errors import EncoderMismatchError
+
+            embedder = load_embedder(self.source)
+            if embedder.fingerprint != self.fingerprint:
+                raise EncoderMismatchError(
+                    f"encoder '{self.name}' at {self.source} changed since it was indexed (fingerprint "
+                    f"{self.fingerprint} -> {embedder.fingerprint}); re-index with --rebuild or under a new --name")
+            self._loaded = embedder
+        return self._loaded
+
+    @property
+    def tokenizer(self) -> ChunkTokenizer:
+        return self.load().tokenizer
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.load().config
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.load().encode_documents(texts)
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
+        return self.load().encode_queries(texts, instruction=instruction)
+
+
 def resolve_source(source: str | None) -> str:
     """The --encoder value, else the shipped default; otherwise say which option to pass."""
     from .defaults import default_encoder_path

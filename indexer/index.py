@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from .embedder import Embedder, load_embedder
+from .embedder import Embedder, LazyEmbedder
 from .errors import EncoderMismatchError, UsageError
 from .layout import faiss_path
 from .results import (ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo)
@@ -150,14 +150,10 @@ class Index:
         self._embedders[row.name] = embedder
 
     def embedder(self, encoder: str | None = None) -> Embedder:
+        """The encoder for queries, loaded from its recorded source (and checked against its fingerprint)."""
         row = self._encoder_row(encoder)
         if row.name not in self._embedders:
-            embedder = load_embedder(row.source)
-            if embedder.fingerprint != row.fingerprint:
-                raise EncoderMismatchError(f"encoder '{row.name}' at {row.source} changed since it was indexed "
-                                           f"(fingerprint {row.fingerprint} -> {embedder.fingerprint}); re-index with "
-                                           "--rebuild or under a new --name")
-            self._embedders[row.name] = embedder
+            self._embedders[row.name] = LazyEmbedder(row.name, row.source, row.fingerprint, row.dim).load()
         return self._embedders[row.name]
 
     # ---------------------------------------------------------------- search

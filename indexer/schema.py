@@ -83,7 +83,7 @@ class Run(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     started_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    status: Mapped[str] = mapped_column(String, default="running")  # running | done | failed (a crash leaves running)
+    status: Mapped[str] = mapped_column(String, default="running")  # running | done | failed (a kill leaves running)
     root: Mapped[str] = mapped_column(Text)
     encoders: Mapped[str] = mapped_column(Text)                      # comma separated names
     docs_seen: Mapped[int] = mapped_column(Integer, default=0)

@@ -127,7 +127,15 @@ class VectorStore:
         return removed
 
     def _reconstruct(self, ids: np.ndarray) -> np.ndarray:
-        return np.vstack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim), "float32")
+        """Vectors of ``ids``: one bulk copy when the inner index stores them (Flat, HNSW), else one by one."""
+        if not len(ids):
+            return np.zeros((0, self.dim), "float32")
+        try:
+            everything = self.index.index.reconstruct_n(0, self.ntotal)
+        except RuntimeError:
+            return np.vstack([self.index.reconstruct(int(i)) for i in ids])
+        position = {int(i): p for p, i in enumerate(self.ids())}
+        return everything[[position[int(i)] for i in ids]]
 
     def _rebuild(self, ids: np.ndarray, vectors: np.ndarray, train: bool) -> None:
         inner = make_inner(self.dim, self.factory)

@@ -123,3 +123,29 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.returncode == 14
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "--encoder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_recorded_encoder_is_loaded_only_when_needed_and_checked(encoders, tmp_path):
+    import shutil
+
+    from adaptation.errors import L2VError
+
+    from indexer_helpers import write_doc
+
+    docs = tmp_path / "docs"
+    paths = make_corpus(docs, 2, paragraphs=1)
+    moving = tmp_path / "enc-moving"
+    shutil.copytree(encoders["llama"], moving)
+    build_index(docs, tmp_path / "db", {"m": str(moving)})
+    shutil.rmtree(moving)
+    noop = build_index(docs, tmp_path / "db")  # nothing to embed: the (now missing) model is never loaded
+    assert noop.chunks_embedded == {"m": 0} and noop.docs_unchanged == 2
+    write_doc(paths[0], 99, paragraphs=1)
+    with pytest.raises(L2VError, match="enc-moving"):
+        build_index(docs, tmp_path / "db")
+    shutil.copytree(encoders["qwen"], moving)  # a different model at the recorded path is refused
+    with pytest.raises(EncoderMismatchError, match="changed since it was indexed"):
+        build_index(docs, tmp_path / "db")
+    with Index.open(tmp_path / "db") as idx:  # the refused run left a consistent index, edit pending
+        assert idx.check_consistency() == [] and idx.encoders()[0].n_pending > 0
+        assert idx.runs()[0].status == "failed"
