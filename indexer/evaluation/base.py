@@ -56,7 +56,7 @@ class TaskResult:
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
-def embed(encoder, texts: Sequence[str], instruction: str, settings: EvalSettings, desc: str) -> np.ndarray:
+def embed(encoder, texts: Sequence[str], instruction: str, settings: EvalSettings) -> np.ndarray:
     """Embed ``texts`` as (instruction, text) pairs: the instruction is attended to, never pooled."""
     items = [(instruction, t) for t in texts] if instruction else list(texts)
     return encoder.encode(items, batch_size=settings.batch_size, show_progress=len(items) > 256)

@@ -63,9 +63,9 @@ def run(encoder, data: LabelledSplits, settings: EvalSettings, instruction: str)
     else:
         experiments = [np.arange(len(data.train_texts))]
     needed = np.unique(np.concatenate(experiments))  # embed each training text once
-    train_vectors = embed(encoder, [data.train_texts[i] for i in needed], instruction, settings, "train")
+    train_vectors = embed(encoder, [data.train_texts[i] for i in needed], instruction, settings)
     position = {int(row): i for i, row in enumerate(needed)}
-    test_vectors = embed(encoder, [data.test_texts[i] for i in test_rows], instruction, settings, "test")
+    test_vectors = embed(encoder, [data.test_texts[i] for i in test_rows], instruction, settings)
     y_test = np.asarray([data.test_labels[i] for i in test_rows])
     accuracies, f1s = [], []
     for number, rows in enumerate(experiments):

@@ -43,7 +43,7 @@ def run(encoder, data: ClusteringData, settings: EvalSettings, instruction: str)
 
     start = time.perf_counter()
     rows = seeded_sample(len(data.texts), settings.limit, settings.seed)
-    vectors = embed(encoder, [data.texts[i] for i in rows], instruction, settings, "clustering")
+    vectors = embed(encoder, [data.texts[i] for i in rows], instruction, settings)
     labels = np.asarray([data.labels[i] for i in rows])
     k = len(np.unique(labels))
     rng = np.random.default_rng(settings.seed)

@@ -103,8 +103,8 @@ def subsample(data: RetrievalData, settings: EvalSettings) -> tuple[RetrievalDat
 def run(encoder, data: RetrievalData, settings: EvalSettings, instruction: str) -> TaskResult:
     start = time.perf_counter()
     data, sampling = subsample(data, settings)
-    docs = embed(encoder, data.corpus_texts, settings.document_instruction, settings, "corpus")
-    queries = embed(encoder, data.query_texts, instruction, settings, "queries")
+    docs = embed(encoder, data.corpus_texts, settings.document_instruction, settings)
+    queries = embed(encoder, data.query_texts, instruction, settings)
     _, rows = exact_search(docs, queries, max(settings.top_k, 100))
     run_ = {q: [data.corpus_ids[r] for r in hits if r >= 0] for q, hits in zip(data.query_ids, rows)}
     scores = metrics.ranking_metrics(run_, data.qrels, ndcg_k=10, mrr_k=10, recall_k=100)

@@ -33,13 +33,12 @@ class TaskSpec:
 
     @property
     def dataset(self) -> str:
-        """A short readable name: the folder for folders, folder/stem for files."""
+        """A short readable name: the MTEB name when known (plus the file stem), else folder or folder/stem."""
         known = instructions.known_dataset(self.task_type, self.path)
-        if self.path.is_file() or self.path.suffix:
-            local = f"{self.path.parent.name}/{self.path.stem}" if self.path.parent.name else self.path.stem
-        else:
-            local = self.path.name
-        return known + (f" ({self.path.stem})" if self.path.suffix else "") if known else local
+        is_file = bool(self.path.suffix)
+        if known:
+            return f"{known} ({self.path.stem})" if is_file else known
+        return f"{self.path.parent.name}/{self.path.stem}".lstrip("/") if is_file else self.path.name
 
     @property
     def key(self) -> str:

@@ -89,7 +89,7 @@ def run(encoder, data: STSData, settings: EvalSettings, instruction: str) -> Tas
     first = [data.first[i] for i in keep]
     second = [data.second[i] for i in keep]
     unique = sorted(set(first) | set(second))  # each sentence embedded once
-    vectors = embed(encoder, unique, instruction, settings, "sts")
+    vectors = embed(encoder, unique, instruction, settings)
     row = {text: i for i, text in enumerate(unique)}
     a = vectors[[row[t] for t in first]]
     b = vectors[[row[t] for t in second]]
