@@ -66,7 +66,9 @@ class InputBuilder:
 
     def encode(self, items: Sequence[Item], default_instruction: str | None = None) -> list[EncodedText]:
         pairs = [split_item(item, default_instruction) for item in items]
-        text_ids = self.tokenizer([text for _, text in pairs], add_special_tokens=False)["input_ids"]
+        # truncating here (never below what _assemble keeps) also avoids the tokenizer's over-length warning
+        text_ids = self.tokenizer([text for _, text in pairs], add_special_tokens=False, truncation=True,
+                                  max_length=self.max_length)["input_ids"]
         return [self._assemble(instr, ids) for (instr, _), ids in zip(pairs, text_ids)]
 
     def _assemble(self, instruction: str, text_ids: list[int]) -> EncodedText:
