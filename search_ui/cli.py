@@ -1,0 +1,58 @@
+"""``l2v ui DB [--port 8501] [--host 127.0.0.1]``: start the Streamlit app on a database."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def streamlit_command(db: Path, host: str, port: int, report: Path | None = None) -> list[str]:
+    """The exact ``streamlit run`` command line (the database travels after ``--`` as a script argument)."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+           "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--", "--db", str(db)]
+    return cmd + (["--report", str(report)] if report else [])
+
+
+def ui_cmd(
+    db: Path = typer.Argument(..., help="Database directory built by `l2v index`."),
+    port: int = typer.Option(8501, "--port", help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="An `l2v eval` JSON report to show on the Index page."),
+) -> None:
+    """Open the search UI (search, compare encoders, clusters, index status) in a browser."""
+    from .errors import UsageError
+
+    db = db.expanduser().resolve()
+    if not (db / "metadata.sqlite").is_file():
+        raise UsageError(f"'{db}' is not an l2v database (no metadata.sqlite); build it with `l2v index FOLDER --db {db}`")
+    if not 0 < port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {port}")
+    if report is not None and not report.is_file():
+        raise UsageError(f"--report '{report}' does not exist")
+    typer.echo(f"L2V Search UI on http://{host}:{port}  (database {db}; Ctrl+C to stop)")
+    child = subprocess.Popen(streamlit_command(db, host, port, report),
+                             env={**os.environ, "L2V_UI_DB": str(db)})
+
+    def forward(signum, _frame) -> None:   # stopping `l2v ui` stops the server, never orphans it
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    raise typer.Exit(code if code >= 0 else 0)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ui")(ui_cmd)

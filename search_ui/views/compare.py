@@ -1,0 +1,56 @@
+"""Compare page: 2-4 encoders, one query, ranked lists in columns, shared hits marked, agreement metrics."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from ..compare import agreements, shared_marks
+from . import common
+from .search import hit_html
+
+
+def render(idx, db: str) -> None:
+    st.header("Compare encoders")
+    names = common.encoder_names(idx)
+    if len(names) < 2:
+        st.info(f"Only one encoder ('{names[0]}') is indexed in this database. Add another with "
+                "`l2v index FOLDER --db DB --encoder OTHER_DIR --name OTHER` to compare.")
+        return
+    chosen = st.multiselect("Encoders (2-4)", names, default=names[:min(4, len(names))], max_selections=4,
+                            key="compare_encoders")
+    query = st.text_input("Query", key="compare_query", placeholder="One query, every encoder")
+    c1, c2 = st.columns(2)
+    k = int(c1.number_input("Results (k)", 1, 50, 10, key="compare_k"))
+    hybrid = c2.toggle("Hybrid (dense + BM25)", key="compare_hybrid")
+    st.caption("Each encoder uses its own saved query instruction.")
+    if len(chosen) < 2:
+        st.info("Pick at least two encoders.")
+        return
+    if not query.strip():
+        st.info("Type a query and press Enter to see the encoders' rankings side by side.")
+        return
+    results, latency = {}, {}
+    with common.friendly():
+        for name in chosen:
+            common.embedder(idx, name)   # model loading is not part of the latency
+            start = time.perf_counter()
+            results[name] = idx.search(query, encoder=name, k=k, hybrid=hybrid)
+            latency[name] = (time.perf_counter() - start) * 1000
+    rankings = {name: [h.chunk_id for h in hits] for name, hits in results.items()}
+    marks = shared_marks(rankings)
+    rows = [{"encoders": f"{p.a} vs {p.b}", f"overlap@{k}": round(p.overlap, 3), "shared": p.shared,
+             "Spearman (union)": None if p.spearman is None else round(p.spearman, 3),
+             "Kendall (shared)": None if p.kendall is None else round(p.kendall, 3)}
+            for p in agreements(rankings, k)]
+    st.subheader("Agreement")
+    st.dataframe(rows, hide_index=True, width="stretch")
+    columns = st.columns(len(chosen))
+    for column, name in zip(columns, chosen):
+        with column:
+            st.markdown(f"**{name}**")
+            st.caption(f"{latency[name]:.1f} ms · {len(results[name])} hits")
+            if not results[name]:
+                st.warning("No hits.")
+            for hit in results[name]:
+                st.html(hit_html(hit, query, shared=marks[name].get(hit.chunk_id)))
