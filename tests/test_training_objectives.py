@@ -173,3 +173,24 @@ def test_lora_targets_are_discovered_not_named(tiny_model_dir, family, expected)
     add_lora(encoder, step_defaults("mntp"))
     keys = [n for n, p in encoder.model.named_parameters() if p.requires_grad]
     assert keys and all(".layers." in k and "lora_" in k for k in keys)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_model_dir):
+    grads, model_dir = [], tiny_model_dir("llama")  # built before seeding: building draws random numbers
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        encoder = Encoder.from_pretrained(model_dir)
+        step = step_defaults("mntp")
+        step.lora_dropout = 0.0
+        add_lora(encoder, step, gradient_checkpointing=checkpointing)
+        with torch.no_grad():
+            for name, param in encoder.model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+        encoder.model.train()
+        head, softcap = load_head(encoder)
+        ids = torch.randint(5, len(encoder.tokenizer), (2, 24), generator=torch.Generator().manual_seed(1))
+        labels = torch.where(torch.rand(ids.shape, generator=torch.Generator().manual_seed(2)) < 0.3, ids, IGNORE)
+        mntp_loss(hidden_states(encoder, ids), labels, head, softcap).backward()
+        grads.append(_grads(encoder))
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-6)
