@@ -105,7 +105,7 @@ def render(idx, db: str) -> None:
     if not hits:
         st.warning("No hits. Loosen the filters or try other words.")
         return
-    st.caption(f"{len(hits)} hits from encoder '{name}'")
+    st.caption(f"{len(hits)} hits for “{query}” from encoder '{name}'")
     for hit in hits:
         st.html(hit_html(hit, query))
         with st.expander("Surrounding text"):

@@ -1,0 +1,115 @@
+"""Browser-measured search latency of the UI: keypress (Enter) -> hits rendered, p50/p95.
+
+Builds (once, cached under bench/out/) a synthetic index of ~N chunks with the HashEmbedder,
+starts ``l2v ui`` on it, drives Debian's headless chromium with selenium and times each
+query in the browser (performance.now() at the Enter keydown, a MutationObserver for the
+rendered hits). Also times the Clusters page (first computation and cached reopen).
+
+    python bench/bench_ui.py [--chunks 100000] [--queries 20]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from search_ui import testing as ui  # noqa: E402
+
+WORDS_PER_CHUNK = 90
+CHUNKS_PER_DOC = 20
+TOPICS = ["river", "mountain", "encoder", "library", "ocean", "capital", "network", "python", "music", "garden",
+          "engine", "planet", "market", "language", "medicine", "history"]
+
+
+def corpus(folder: Path, chunks: int, seed: int = 0) -> None:
+    """Text files whose words come from one topic vocabulary each (so clusters exist) plus shared filler."""
+    rng = random.Random(seed)
+    vocab = {t: [f"{t}{i}" for i in range(300)] + [t] * 40 for t in TOPICS}
+    filler = [f"w{i}" for i in range(3000)]
+    n_docs = max(1, chunks // CHUNKS_PER_DOC)
+    for d in range(n_docs):
+        topic = TOPICS[d % len(TOPICS)]
+        paras = []
+        for _ in range(CHUNKS_PER_DOC):
+            words = [rng.choice(vocab[topic]) if rng.random() < 0.5 else rng.choice(filler)
+                     for _ in range(WORDS_PER_CHUNK)]
+            paras.append(" ".join(words) + ".")
+        sub = folder / topic
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"doc{d:06d}.txt").write_text(f"Title: {topic} document {d}\n\n" + "\n\n".join(paras) + "\n")
+
+
+def build(db: Path, chunks: int) -> float:
+    from indexer import Index, IndexOptions, build_index
+
+    if (db / "metadata.sqlite").is_file():
+        return 0.0
+    folder = db.parent / f"corpus-{chunks}"
+    if not folder.is_dir():
+        corpus(folder, chunks)
+    start = time.perf_counter()
+    build_index(folder, db, {"hash": "hash:64"}, IndexOptions(chunk_tokens=100, overlap=0, progress=True,
+                                                             commit_chunks=50000, commit_growth=1.0))
+    with Index.open(db) as idx:
+        print(f"built {idx.status(check=False).n_chunks} chunks in {time.perf_counter() - start:.0f} s", flush=True)
+    return time.perf_counter() - start
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    args = parser.parse_args()
+    if ui.browser_missing():
+        sys.exit(f"bench_ui: {ui.browser_missing()}")
+    db = args.out / f"ui-{args.chunks}.l2v"
+    args.out.mkdir(parents=True, exist_ok=True)
+    built = build(db, args.chunks)
+    from indexer import Index
+
+    with Index.open(db) as idx:
+        n_chunks = idx.status(check=False).n_chunks
+    port = ui.free_port()
+    proc = ui.start_ui(db, port, args.out / "bench_ui.log")
+    driver = ui.make_driver(tempfile.mkdtemp(prefix="l2v-bench-chromium-"))
+    rng = random.Random(1)
+    try:
+        ui.open_page(driver, port, "search", "Type a query")
+        ui.search(driver, "warm up the index and the encoder")       # first search loads FAISS: not measured
+        times = [ui.search(driver, f"{rng.choice(TOPICS)} {rng.choice(TOPICS)}{rng.randrange(300)} q{i}")
+                 for i in range(args.queries)]
+        start = time.perf_counter()
+        ui.open_page(driver, port, "clusters", "chunks in", timeout=600)
+        first_map = time.perf_counter() - start
+        start = time.perf_counter()
+        ui.open_page(driver, port, "clusters", "from cache", timeout=600)
+        cached_map = time.perf_counter() - start
+    finally:
+        driver.quit()
+        ui.stop_ui(proc)
+    print(f"\nMachine: {platform.machine()}, {platform.processor() or 'cpu'}; index: {n_chunks:,} chunks, "
+          f"HashEmbedder dim 64, FAISS Flat" + (f"; built in {built:.0f} s" if built else ""))
+    print("\n| measure | chunks | n | p50 | p95 | max |\n|---|---:|---:|---:|---:|---:|")
+    print(f"| search: Enter -> hits rendered (browser) | {n_chunks:,} | {len(times)} | {statistics.median(times):.0f} ms "
+          f"| {pct(times, 0.95):.0f} ms | {max(times):.0f} ms |")
+    print(f"| clusters page, first open (k-means k=8 on all, PCA on 5k sample, labels) | {n_chunks:,} | 1 | "
+          f"{first_map:.1f} s | | |")
+    print(f"| clusters page, reopen (SQLite cache) | {n_chunks:,} | 1 | {cached_map:.1f} s | | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Pure helpers of the UI: passage highlighting, agreement metrics, safe paths, clustering, cache, CLI."""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from search_ui.compare import agreements, kendall_shared, overlap_at_k, shared_marks, spearman_union
+from search_ui.documents import chunks_text, context, safe_path
+from search_ui.errors import PathOutsideRootError, UsageError
+from search_ui.highlight import best_passage, highlight_html, sentences
+
+TEXT = ("Rivers flow to the sea. The walrus operator assigns inside expressions. "
+        "Cats sleep most of the day.\n\nLibraries lend books.")
+
+
+def test_best_passage_picks_the_sentence_with_query_words():
+    p = best_passage(TEXT, "walrus operator", window=1)
+    assert p.how == "lexical"
+    assert TEXT[p.start:p.end] == "The walrus operator assigns inside expressions."
+
+
+def test_rare_query_terms_outweigh_common_ones():
+    text = "The cat sat. The cat ran. The cat ate fish."
+    p = best_passage(text, "cat fish", window=1)
+    assert "fish" in text[p.start:p.end]
+
+
+def test_semantic_fallback_and_no_match():
+    calls = []
+
+    def semantic(query, pieces):
+        calls.append(pieces)
+        return [float("Cats" in piece) for piece in pieces]
+
+    p = best_passage(TEXT, "feline naps", window=1, semantic=semantic)
+    assert p.how == "semantic" and TEXT[p.start:p.end].startswith("Cats sleep") and calls
+    assert best_passage(TEXT, "zebra", window=1).how == "none"
+
+
+def test_sentences_cover_long_text_in_windows():
+    text = "word " * 300
+    spans = sentences(text, max_chars=100)
+    assert all(e - s <= 100 for s, e in spans) and spans[0][0] == 0 and len(spans) >= 15
+
+
+def test_highlight_escapes_document_html():
+    text = "Hello <script>alert(1)</script> walrus & friends"
+    out = highlight_html(text, best_passage(text, "walrus"), "walrus")
+    assert "<script>" not in out and "&lt;script&gt;" in out and "&amp;" in out
+    assert '<mark class="l2v-passage">' in out and "<b>walrus</b>" in out
+
+
+def test_overlap_and_rank_correlations():
+    a = [1, 2, 3, 4, 5]
+    assert overlap_at_k(a, a) == 1.0 and overlap_at_k(a, [9, 8, 7, 6, 5]) == 0.2
+    assert spearman_union(a, a) == pytest.approx(1.0)
+    assert spearman_union(a, a[::-1]) == pytest.approx(-1.0)
+    assert spearman_union(a, [6, 7, 8, 9, 10]) < 0          # disjoint lists disagree
+    assert kendall_shared(a, a) == 1.0 and kendall_shared(a, a[::-1]) == -1.0
+    assert kendall_shared(a, [1, 9, 9, 9]) is None          # one shared item: undefined
+    pairs = agreements({"x": a, "y": [2, 1, 3, 10, 11], "z": a}, k=5)
+    assert [(p.a, p.b, p.shared) for p in pairs] == [("x", "y", 3), ("x", "z", 5), ("y", "z", 3)]
+    assert pairs[0].overlap == pytest.approx(0.6) and pairs[0].kendall == pytest.approx(1 / 3)
+
+
+def test_shared_marks_name_the_other_lists():
+    marks = shared_marks({"a": [1, 2], "b": [2, 3], "c": [2, 1]})
+    assert marks["a"] == {1: ["c"], 2: ["b", "c"]} and marks["b"][3] == []
+
+
+def test_safe_path_refuses_escapes(tmp_path):
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.txt").write_text("inside")
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink(tmp_path / "secret.txt", root / "link.txt")
+    os.symlink(root / "sub" / "a.txt", root / "inner-link.txt")
+    os.symlink(tmp_path, root / "up")
+    assert safe_path(root, "sub/a.txt") == (root / "sub" / "a.txt").resolve()
+    assert safe_path(root, "inner-link.txt") == (root / "sub" / "a.txt").resolve()
+    for bad in ["../secret.txt", "sub/../../secret.txt", str(tmp_path / "secret.txt"), "/etc/passwd", "link.txt",
+                "up/secret.txt", "", "a\x00b"]:
+        with pytest.raises(PathOutsideRootError):
+            safe_path(root, bad)
+    with pytest.raises(PathOutsideRootError):
+        safe_path("", "sub/a.txt")
+
+
+def test_context_cuts_at_words():
+    text = " ".join(f"w{i}" for i in range(1000))
+    start = text.index("w500")
+    before, hit, after = context(text, start, start + 4, chars=30)
+    assert hit == "w500" and before.startswith("…") and after.endswith("…")
+    assert len(before) <= 32 and not before[1:].startswith(" ") and before.endswith(" ")
+
+
+# ------------------------------------------------------------------ clustering on real FAISS stores
+def planted(n_per: int = 60, dim: int = 16, centres: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((centres, dim)) * 4
+    x = np.vstack([m + rng.standard_normal((n_per, dim)) * 0.3 for m in means]).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, np.repeat(np.arange(centres), n_per)
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF4,Flat", "HNSW8"])
+def test_kmeans_over_every_vector_recovers_planted_clusters(factory):
+    from sklearn.metrics import adjusted_rand_score
+
+    from indexer.vectors import VectorStore
+    from search_ui import clustering as cl
+
+    x, truth = planted()
+    store = VectorStore.create(x.shape[1], factory)
+    ids = np.arange(1000, 1000 + len(x), dtype=np.int64)[::-1].copy()  # ids unrelated to positions
+    store.add(ids, x)
+    store.maybe_train(final=True)
+    blocks = list(cl.iter_vectors(store, block=50))
+    assert sum(len(b[0]) for b in blocks) == len(x)
+    got_ids, labels, _ = cl.kmeans_all(store, 4)
+    order = {int(i): p for p, i in enumerate(ids)}
+    aligned = truth[[order[int(i)] for i in got_ids]]
+    assert adjusted_rand_score(aligned, labels) > 0.95
+    sample = cl.sample_positions(len(x), 50)
+    assert len(sample) == 50 and np.all(np.diff(sample) > 0)
+    np.testing.assert_allclose(cl.vectors_at(store, sample), np.vstack([b[1] for b in blocks])[sample], atol=1e-5)
+    assert cl.project(x, "pca").shape == (len(x), 2)
+
+
+def test_hdbscan_and_params_validation():
+    from search_ui import clustering as cl
+
+    if not cl.hdbscan_available():
+        pytest.skip("scikit-learn without HDBSCAN (needs >= 1.3)")
+    x, truth = planted(n_per=40)
+    labels = cl.hdbscan_sample(x)
+    assert len(set(labels.tolist()) - {-1}) == 4
+    for bad in [dict(method="dbscan"), dict(projection="tsne"), dict(k=1), dict(sample=1)]:
+        with pytest.raises(UsageError):
+            cl.ClusterParams(**bad)
+    if not cl.umap_available():
+        with pytest.raises(UsageError, match="UMAP"):
+            cl.project(x, "umap")
+
+
+def test_c_tfidf_prefers_distinctive_terms():
+    from search_ui.clustering import c_tfidf_terms
+
+    terms = c_tfidf_terms({0: ["python python walrus operator shared words"] * 3,
+                           1: ["river river delta estuary shared words"] * 3, 2: ["the and of"]}, top=3)
+    assert terms[0][0] == "python" and terms[1][0] == "river"
+    assert "shared" not in terms[0][:2] and terms[2] == []
+
+
+# ------------------------------------------------------------------ CLI
+def test_streamlit_command_and_bad_database(tmp_path):
+    from search_ui.cli import APP, streamlit_command
+
+    cmd = streamlit_command(tmp_path / "x.l2v", "127.0.0.1", 8600)
+    assert cmd[1:5] == ["-m", "streamlit", "run", str(APP)] and APP.is_file()
+    for flag, value in [("--server.headless", "true"), ("--server.address", "127.0.0.1"), ("--server.port", "8600"),
+                        ("--browser.gatherUsageStats", "false")]:
+        assert cmd[cmd.index(flag) + 1] == value
+    assert cmd[cmd.index("--") + 1:] == ["--db", str(tmp_path / "x.l2v")]
+
+def test_l2v_ui_refuses_a_missing_database_in_one_line(tmp_path, monkeypatch, capsys):
+    from adaptation.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["l2v", "ui", str(tmp_path / "none")])
+    with pytest.raises(SystemExit) as done:
+        main()
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith("error: ") and "metadata.sqlite" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_chunks_text_rebuilds_document_from_stored_chunks(ui_db):
+    from indexer import Index
+
+    with Index.open(ui_db) as idx:
+        doc = next(d for d in idx.documents() if d.path == "notes/walrus.md")
+        text = chunks_text(idx, doc.id)
+        for c in idx.chunks(document_id=doc.id):
+            assert text[c.start:c.end] == c.text
+
+
+from ui_helpers import ui_db  # noqa: E402,F401
