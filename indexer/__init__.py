@@ -16,6 +16,7 @@ Public API (names are stable; the UI and evaluation build on them)::
   - ``search(query, encoder=None, k=10, instruction=None, where=None, hybrid=False) -> list[SearchResult]``
   - ``search_vector(vector, encoder=None, k=10, where=None, bm25_query=None)`` (query already embedded)
   - ``encoders() -> list[EncoderInfo]``, ``documents(limit=None, offset=0, where=None) -> list[DocumentInfo]``,
+    ``document(id_or_path) -> DocumentInfo | None``,
     ``chunks(document_id=None, ids=None) -> list[ChunkInfo]``, ``skipped() -> list[SkippedInfo]``,
     ``runs(limit=20) -> list[RunInfo]``, ``status(check=True) -> IndexStatus``, ``check_consistency() -> list[str]``
   - ``embedder(name=None)`` (loaded lazily from the recorded source), ``set_embedder(name, embedder)``

@@ -92,7 +92,7 @@ class _Builder:
     def __init__(self, folder: Path, db: Path, engine, options: IndexOptions):
         self.folder, self.db, self.options = folder, db, options
         self.Session = session_factory(engine)
-        self.stores: dict[int, VectorStore] = {}
+        self.stores: dict[int, VectorStore] = _LazyStores(self)
         self.rows: dict[int, EncoderRow] = {}
 
     def run(self, encoders: Mapping[str, str | Embedder] | None) -> RunReport:
@@ -107,10 +107,10 @@ class _Builder:
             report = RunReport(run_id=run.id)
             self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
         remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()]))
-        self.stores = {i: self._load_store(r) for i, r in self.rows.items()}
+        self.stores = _LazyStores(self)  # a no-op re-run never reads a FAISS file
         try:
-            tokenizer = self._chunking_tokenizer(next(iter(embedders.values())))
-            DocumentSync(self, tokenizer, chunking, report).run()
+            first = next(iter(embedders.values()))  # loaded only if some file needs chunking
+            DocumentSync(self, lambda: self._chunking_tokenizer(first), chunking, report).run()
             for name, embedder in embedders.items():
                 report.chunks_embedded[name] = self._embed_missing(named[name], embedder)
         except BaseException:
@@ -229,7 +229,7 @@ class _Builder:
 
         from .schema import Chunk
 
-        store, opts, last, pending, embedded = self.stores[encoder_id], self.options, 0, [], 0
+        opts, last, pending, embedded = self.options, 0, [], 0
         missing = ~select(Membership.chunk_id).where(Membership.chunk_id == Chunk.id,
                                                     Membership.encoder_id == encoder_id).exists()
         with self.Session() as s:
@@ -241,6 +241,7 @@ class _Builder:
                 rows = s.execute(select(Chunk.id, Chunk.text).where(Chunk.id > last, missing)
                                  .order_by(Chunk.id).limit(opts.embed_batch)).all()
             if rows:
+                store = self.stores[encoder_id]
                 ids = np.array([r[0] for r in rows], dtype=np.int64)
                 vectors = np.asarray(embedder.encode_documents([r[1] for r in rows]), dtype=np.float32)
                 vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -250,7 +251,8 @@ class _Builder:
                 last, embedded = int(ids[-1]), embedded + len(ids)
                 bar.update(len(ids))
             if not rows:  # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
-                if store.maybe_train(final=True) or pending:
+                trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
+                if trained or pending:
                     self._commit_membership(encoder_id, pending)
                 break
             if len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal):
@@ -268,3 +270,15 @@ class _Builder:
         crash_point("embed_after_commit")
         for path in old:
             path.unlink(missing_ok=True)
+
+
+class _LazyStores(dict):
+    """encoder id -> VectorStore, read from disk on first use."""
+
+    def __init__(self, builder: _Builder):
+        super().__init__()
+        self.builder = builder
+
+    def __missing__(self, encoder_id: int) -> VectorStore:
+        self[encoder_id] = store = self.builder._load_store(self.builder.rows[encoder_id])
+        return store

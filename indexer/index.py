@@ -76,6 +76,16 @@ class Index:
             out = [d for d in out if glob_match(d.path, where.path)]
         return out[offset:None if limit is None else offset + limit]
 
+    def document(self, key: int | str) -> DocumentInfo | None:
+        """One document by id or by relative path (None if absent)."""
+        with self.Session() as s:
+            doc = s.get(Document, key) if isinstance(key, int) else s.scalar(select(Document).where(Document.path == key))
+            if doc is None:
+                return None
+            n = s.scalar(select(func.count(Chunk.id)).where(Chunk.document_id == doc.id))
+            return DocumentInfo(doc.id, doc.path, doc.title, doc.doc_type, doc.size, doc.sha256, doc.n_chars, n,
+                                doc.indexed_at)
+
     def chunks(self, document_id: int | None = None, ids: list[int] | None = None) -> list[ChunkInfo]:
         """Chunks of one document (in order), or the chunks with ``ids`` (in that order; missing ids dropped)."""
         with self.Session() as s:
@@ -173,6 +183,8 @@ class Index:
         row = self._encoder_row(encoder)
         store = self.vectors(row.name)
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        if q.shape[1] != store.dim:
+            raise UsageError(f"query vector has {q.shape[1]} dimensions, encoder '{row.name}' has {store.dim}")
         q = q / max(float(np.linalg.norm(q)), 1e-12)
         with self.Session() as s:
             allowed = allowed_chunk_ids(s, where) if where else None

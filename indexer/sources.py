@@ -78,7 +78,7 @@ class Walker:
             return False
         if self.include:
             return any(glob_match(rel, p) for p in self.include)
-        return self.all_suffixes or Path(rel).suffix.lower() in TEXT_SUFFIXES
+        return self.all_suffixes or os.path.splitext(rel)[1].lower() in TEXT_SUFFIXES
 
     def _dir_excluded(self, rel: str) -> bool:
         return any(glob_match(rel, p) or glob_match(rel + "/", p) for p in self.exclude if "/" in p)
@@ -102,9 +102,6 @@ class Walker:
             rel = prefix + entry.name
             if not self.hidden and entry.name.startswith("."):
                 continue
-            path = Path(entry.path)
-            if path.resolve() in self.skip:
-                continue
             try:
                 st = os.stat(entry.path)  # follows symlinks
             except OSError as err:
@@ -113,11 +110,11 @@ class Walker:
                     yield Problem(rel, "unreadable", why)
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if not self._dir_excluded(rel):
-                    yield from self._walk(path, rel + "/", seen)
+                if not self._dir_excluded(rel) and Path(entry.path).resolve() not in self.skip:
+                    yield from self._walk(Path(entry.path), rel + "/", seen)
             elif not self.wanted(rel):
                 continue
             elif stat.S_ISREG(st.st_mode):
-                yield FileEntry(rel, path, st.st_size, st.st_mtime_ns)
+                yield FileEntry(rel, Path(entry.path), st.st_size, st.st_mtime_ns)
             else:
                 yield Problem(rel, "unreadable", "not a regular file (FIFO, socket or device)")

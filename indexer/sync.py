@@ -39,8 +39,9 @@ class _Skip:
 
 
 class DocumentSync:
-    def __init__(self, builder, tokenizer, chunking: ChunkingConfig, report):
-        self.b, self.tokenizer, self.chunking, self.report = builder, tokenizer, chunking, report
+    def __init__(self, builder, load_tokenizer, chunking: ChunkingConfig, report):
+        self.b, self.chunking, self.report = builder, chunking, report
+        self._load_tokenizer, self._tokenizer = load_tokenizer, None
         self.batch: list = []          # _Upsert | _Skip | ("delete", path) | ("touch", entry)
 
     def run(self) -> None:
@@ -91,7 +92,9 @@ class DocumentSync:
             extracted = extract(entry.rel, data)
         except Skip as skip:
             return _Skip(entry.rel, skip.reason, skip.detail, entry.size, entry.mtime_ns)
-        return _Upsert(entry, sha, extracted, chunk_text(extracted.text, self.tokenizer, self.chunking))
+        if self._tokenizer is None:  # a no-op re-run never imports transformers
+            self._tokenizer = self._load_tokenizer()
+        return _Upsert(entry, sha, extracted, chunk_text(extracted.text, self._tokenizer, self.chunking))
 
     def _queue(self, action) -> None:
         self.batch.append(action)
@@ -116,7 +119,7 @@ class DocumentSync:
             report.chunks_removed += len(old_chunks)
             for action in batch:
                 self._apply(s, action)
-            touched = [i for i, st in self.b.stores.items() if old_chunks and st.remove(old_chunks)]
+            touched = [i for i in self.b.rows if old_chunks and self.b.stores[i].remove(old_chunks)]
             stale = self.b.commit_vectors(s, touched)
             crash_point("sync_before_commit")
         crash_point("sync_after_commit")

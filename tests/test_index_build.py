@@ -235,3 +235,35 @@ def test_hybrid_finds_rare_words_and_fuses_by_rank(tmp_path):
     fused = rrf([[1, 2, 3], [3, 1]])
     assert [i for i, _ in fused] == [1, 3, 2]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_document_lookup_by_id_and_path(tmp_path):
+    make_corpus(tmp_path / "docs", 3)
+    build_index(tmp_path / "docs", tmp_path / "db", {"h": "hash:32"}, hash_options())
+    with Index.open(tmp_path / "db") as idx:
+        doc = idx.document("a/doc001.md")
+        assert doc is not None and idx.document(doc.id) == doc and doc.n_chunks == len(idx.chunks(document_id=doc.id))
+        assert idx.document("missing.md") is None
+        with pytest.raises(UsageError, match="dimensions"):
+            idx.search_vector(np.ones(7, dtype=np.float32))
+
+
+@pytest.mark.gpu
+def test_gpu_search_matches_cpu(tmp_path):
+    import faiss
+
+    if faiss.get_num_gpus() == 0:
+        pytest.skip("needs faiss-gpu and a CUDA GPU")
+    from indexer.vectors import VectorStore
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((5000, 64)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    store = VectorStore.create(64, "Flat")
+    store.add(np.arange(5000) + 1, data)
+    scores, ids = store.search(data[:20], 5)  # runs on the GPU copy
+    cpu_scores, cpu_ids = store.index.search(data[:20], 5)
+    np.testing.assert_allclose(scores, cpu_scores, atol=1e-4)
+    assert (ids[:, 0] == np.arange(20) + 1).all()
+    store.save(tmp_path / "x.faiss")
+    assert "Gpu" not in type(faiss.read_index(str(tmp_path / "x.faiss"))).__name__
