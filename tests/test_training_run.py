@@ -14,7 +14,7 @@ from adaptation.training import RunConfig, adapt
 from adaptation.training.loop import LoopSettings, train
 from adaptation.training.model import save_step
 from adaptation.training.run import prepare
-from test_training_support import needs_data, one_thread, tiny_steps  # noqa: F401 (autouse fixture)
+from test_training_support import WIKI1M, WIKITEXT, needs_data, one_thread, tiny_steps  # noqa: F401 (autouse fixture)
 
 pytestmark = needs_data
 PROBES = ["A river flows to the sea.", "Paris is the capital of France.", "The cat sat on the mat."]
@@ -109,3 +109,36 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_model_dir, 
     assert [r["step"] for r in log(resumed, "simcse")] == [1, 2, 3, 4]
     assert [r["loss"] for r in log(resumed, "simcse")] == pytest.approx(
         [r["loss"] for r in log(tmp_path / "straight", "simcse")], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_sigkilled_cli_run_resumes_to_the_same_weights(tiny_model_dir, tmp_path):
+    """A real `l2v adapt` process killed with SIGKILL mid-step, then --resume (slow: three processes)."""
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    script = shutil.which("l2v") or pytest.skip("l2v console script not installed")
+
+    def command(out):
+        return [script, "adapt", str(tiny_model_dir("llama")), "--out", str(out), "--steps", "mntp,simcse",
+                "--mntp-data", str(WIKITEXT), "--simcse-data", str(WIKI1M), "--max-steps", "mntp=8,simcse=8",
+                "--batch-size", "4", "--max-length", "32", "--save-every", "2", "--seed", "5"]
+
+    subprocess.run(command(tmp_path / "straight"), check=True, capture_output=True, timeout=600)
+    victim = subprocess.Popen(command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = tmp_path / "killed" / "logs" / "simcse.jsonl"
+    deadline = time.time() + 600
+    while time.time() < deadline and victim.poll() is None:
+        if log_path.is_file() and len(log_path.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "killed" / "simcse").exists()
+    subprocess.run(command(tmp_path / "killed") + ["--resume"], check=True, capture_output=True, timeout=600)
+    straight, resumed = _adapters(tmp_path / "straight"), _adapters(tmp_path / "killed")
+    for step in ("mntp", "simcse"):
+        for key, tensor in straight[step].items():
+            assert torch.allclose(tensor, resumed[step][key], atol=1e-6), (step, key)
