@@ -113,6 +113,15 @@ def test_resume_refuses_changed_architecture_and_fresh_run_refuses_existing_chec
 
 
 @needs_data
+def test_fresh_run_ignores_data_cached_by_a_killed_run(corpus, tmp_path):
+    pretrain(tiny_config(corpus, max_steps=4, eval_file=None), tmp_path, pause_after=1)
+    (tmp_path / "checkpoint" / "state.pt").unlink()  # as if killed before its first checkpoint
+    report = pretrain(tiny_config(corpus, max_steps=2, eval_file=None, vocab_size=330), tmp_path)
+    assert report["steps"] == 2
+    assert json.loads((tmp_path / "config.json").read_text())["vocab_size"] == 330
+
+
+@needs_data
 def test_time_budget_ends_cleanly_with_a_model(corpus, tmp_path):
     report = pretrain(tiny_config(corpus, max_minutes=0.02, eval_file=None), tmp_path)
     assert report["stopped_by"] == "max_minutes" and report["steps"] >= 1

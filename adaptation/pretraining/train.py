@@ -72,12 +72,15 @@ def save_checkpoint(out: Path, model, optimizer, state: State, cfg: PretrainConf
     os.replace(tmp, path)
 
 
-def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log):
-    """Tokenizer + packed blocks, cached under ``out/checkpoint`` so a resume reuses them exactly."""
+def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log, reuse: bool):
+    """Tokenizer + packed blocks, cached under ``out/checkpoint`` so a resume reuses them exactly.
+
+    A fresh run always rebuilds them: a cache left by a killed run may come from other data.
+    """
     from transformers import AutoTokenizer
 
     ckpt = out / CKPT
-    if (ckpt / "blocks.pt").is_file():
+    if reuse and (ckpt / "blocks.pt").is_file():
         return AutoTokenizer.from_pretrained(ckpt / "tokenizer"), torch.load(ckpt / "blocks.pt")
     ckpt.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -140,7 +143,7 @@ class _Run:
     def __init__(self, cfg: PretrainConfig, out: Path, log, files: list[Path], saved: dict | None):
         self.cfg, self.out, self.log = cfg, out, log
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer, self.blocks = _prepare(cfg, out, files, log)
+        self.tokenizer, self.blocks = _prepare(cfg, out, files, log, reuse=saved is not None)
         self.model = build_model(cfg, self.tokenizer).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg)
         self.state = State()
