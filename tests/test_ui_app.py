@@ -1,0 +1,202 @@
+"""Every page of the Streamlit app with AppTest, against a real index (two real encoders, no mocks)."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from indexer import Index, IndexOptions, build_index
+from ui_helpers import QUERY_INSTRUCTION, SECRET, ui_db  # noqa: F401
+
+APP = str(Path(__file__).resolve().parents[1] / "search_ui" / "app.py")
+
+
+def app(monkeypatch, db, page: str | None = None) -> AppTest:
+    monkeypatch.setenv("L2V_UI_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    if page:
+        at.query_params["page"] = page
+    return at.run()
+
+
+def hits(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html") if 'class="l2v-hit"' in h.proto.body]
+
+
+def search(at: AppTest, query: str, encoder: str = "hash") -> AppTest:
+    """Search without an instruction (the HashEmbedder would otherwise mix the preset's words in)."""
+    at.selectbox(key="search_encoder").select(encoder).run()
+    at.selectbox(key=f"search_{encoder}_preset").select("No instruction").run()
+    return at.text_input(key="search_query").input(query).run()
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def text_of(at: AppTest) -> str:
+    parts = [h.proto.body for h in at.get("html")] + [e.value for e in at.error] + [m.value for m in at.markdown]
+    return "\n".join(map(str, parts + [c.value for c in at.caption] + [c.value for c in at.code]))
+
+
+def test_no_database_and_not_a_database(monkeypatch, tmp_path):
+    monkeypatch.delenv("L2V_UI_DB", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception and "No database given" in at.error[0].value
+    at = app(monkeypatch, tmp_path / "missing.l2v")
+    assert not at.exception and "is not an l2v database" in at.error[0].value
+
+
+def test_search_page(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db)
+    no_errors(at)
+    assert at.sidebar.radio(key="page").value == "Search"
+    assert "Type a query" in at.info[0].value and not hits(at)          # empty query: an empty state
+    search(at, "walrus operator")
+    no_errors(at)
+    found = hits(at)
+    assert len(found) == 10 and any("<code>notes/walrus.md</code>" in h for h in found)
+    assert '<mark class="l2v-passage">' in found[0] and "<b>walrus</b>" in found[0]
+    # the surrounding text of each hit, read from the file under the indexed root
+    context = [c.proto.body for e in at.expander if e.label == "Surrounding text" for c in e.children.values()
+               if "l2v-context" in getattr(c.proto, "body", "")]
+    assert len(context) == 10 and any("The walrus operator" in c for c in context), [c[:60] for c in context]
+    assert at.code[0].value.startswith("(nothing")
+    at.selectbox(key="search_hash_preset").select("Web search").run()       # hash has no saved instruction
+    assert at.code[0].value.startswith("Given a web search query") and len(hits(at)) == 10
+    # the tiny encoder's saved query instruction is the default and is shown verbatim
+    at.selectbox(key="search_encoder").select("tiny").run()
+    no_errors(at)
+    assert at.selectbox(key="search_tiny_preset").value == "Encoder's saved instruction"
+    assert at.code[0].value == QUERY_INSTRUCTION and len(hits(at)) == 10
+    at.selectbox(key="search_tiny_preset").select("Custom…").run()
+    at.text_input(key="search_tiny_custom").input("Retrieve notes:").run()
+    assert at.code[0].value == "Retrieve notes:" and len(hits(at)) == 10
+
+
+def test_search_filters_k_and_hybrid(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db)
+    search(at, "assignment expression")
+    at.number_input(key="search_k").set_value(3).run()
+    assert len(hits(at)) == 3
+    at.multiselect(key="search_types").select("md").run()
+    no_errors(at)
+    assert hits(at) and all("<code>notes/walrus.md</code>" in h for h in hits(at))
+    at.multiselect(key="search_types").unselect("md").run()
+    at.text_input(key="search_path").input("pep-05*").run()
+    assert hits(at) and all("<code>pep-05" in h for h in hits(at))
+    at.text_input(key="search_path").input("nothing/**").run()
+    assert not hits(at) and "No hits" in at.warning[0].value
+    at.text_input(key="search_path").input("").run()
+    at.toggle(key="search_hybrid").set_value(True).run()
+    no_errors(at)
+    assert len(hits(at)) == 3 and all("BM25 rank" in h for h in hits(at))
+
+
+def test_compare_page(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db, "compare")
+    no_errors(at)
+    assert at.multiselect(key="compare_encoders").value == ["hash", "tiny"]
+    at.text_input(key="compare_query").input("walrus operator").run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert list(table["encoders"]) == ["hash vs tiny"]
+    shared = int(table["shared"][0])
+    assert table["overlap@10"][0] == pytest.approx(shared / 10)
+    cards = hits(at)
+    assert len(cards) == 20
+    assert sum("shared with tiny" in c for c in cards) == shared == sum("shared with hash" in c for c in cards)
+    latencies = [c.value for c in at.caption if " ms · " in c.value]
+    assert len(latencies) == 2 and all(float(v.split(" ms")[0]) > 0 for v in latencies)
+    at.multiselect(key="compare_encoders").unselect("tiny").run()
+    assert "at least two" in at.info[0].value
+
+
+def test_compare_with_one_encoder(monkeypatch, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Only one encoder here, about rivers and seas.")
+    build_index(folder, tmp_path / "one.l2v", {"hash": "hash:32"}, IndexOptions(progress=False))
+    at = app(monkeypatch, tmp_path / "one.l2v", "compare")
+    no_errors(at)
+    assert "Only one encoder" in at.info[0].value
+
+
+def test_clusters_page_is_cached_and_lists_documents(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db, "clusters")
+    no_errors(at)
+    with Index.open(ui_db) as idx:
+        n_chunks = idx.status(check=False).n_chunks
+    summary = next(c.value for c in at.caption if "chunks in" in c.value)
+    assert summary.startswith(f"{n_chunks:,} chunks in 8 clusters")
+    chart = json.loads(next(e for e in at.main if getattr(e, "type", "") == "vega_lite_chart").proto.spec)
+    assert {t["field"] for t in chart["encoding"]["tooltip"]} >= {"title", "snippet"}
+    options = at.selectbox(key="clusters_pick").options
+    assert len(options) == 8 and all(":" in o for o in options)           # "c: term, term, ..." labels
+    sizes = [int(o.rsplit("(", 1)[1].split()[0].replace(",", "")) for o in options]
+    assert sum(sizes) == n_chunks
+    at.selectbox(key="clusters_pick").set_value(3).run()
+    listed = at.dataframe[0].value
+    assert listed["chunks in cluster"].sum() == sizes[3] and set(listed["path"]) <= {
+        d.path for d in Index.open(ui_db).documents()}
+    again = app(monkeypatch, ui_db, "clusters")                          # reopening: from the SQLite cache
+    assert any("from cache" in c.value for c in again.caption)
+    again.slider(key="clusters_k").set_value(4).run()
+    no_errors(again)
+    assert len(again.selectbox(key="clusters_pick").options) == 4
+
+
+def test_index_page(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db, "index")
+    no_errors(at)
+    with Index.open(ui_db) as idx:
+        status = idx.status(check=False)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Documents": f"{status.n_documents:,}", "Chunks": f"{status.n_chunks:,}", "Encoders": "2"}
+    encoders, runs, skipped, documents = (d.value for d in at.dataframe[:4])
+    assert list(encoders["name"]) == ["hash", "tiny"] and list(encoders["vectors"]) == [status.n_chunks] * 2
+    assert runs["status"][0] == "done"
+    assert list(skipped["path"]) == ["empty.txt"] and skipped["reason"][0] == "empty"
+    assert len(documents) == status.n_documents
+    assert any(json.loads(j.value).get("query_instruction") == QUERY_INSTRUCTION for j in at.json)
+    at.button(key="index_check").click().run()
+    assert "Consistent" in at.success[0].value
+
+
+def tampered_copy(src: Path, dst: Path, new_path: str) -> Path:
+    shutil.copytree(src, dst)
+    con = sqlite3.connect(dst / "metadata.sqlite")
+    with con:
+        con.execute("UPDATE documents SET path = ? WHERE path = 'notes/walrus.md'", (new_path,))
+    con.close()
+    return dst
+
+
+@pytest.mark.parametrize("bad", ["../outside/secret.txt", "/ROOT/../outside/secret.txt"])
+def test_paths_outside_the_root_are_never_read(monkeypatch, ui_db, tmp_path, bad):
+    root = Path(Index.open(ui_db).root)
+    db = tampered_copy(ui_db, tmp_path / "bad.l2v", bad.replace("/ROOT", str(root)))
+    at = search(app(monkeypatch, db), "walrus operator")
+    assert not at.exception and len(hits(at)) == 10
+    assert any("refusing to read it" in e.value for e in at.error)        # inside the hit's expander only
+    assert SECRET not in text_of(at)
+
+
+def test_a_file_swapped_for_a_symlink_is_refused(monkeypatch, tmp_path):
+    folder, outside = tmp_path / "docs", tmp_path / "outside.txt"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Rivers flow into the sea through wide deltas.")
+    outside.write_text(f"{SECRET} rivers flow")
+    build_index(folder, tmp_path / "s.l2v", {"hash": "hash:32"}, IndexOptions(progress=False))
+    (folder / "a.txt").unlink()
+    (folder / "a.txt").symlink_to(outside)                                # after indexing: points outside
+    at = app(monkeypatch, tmp_path / "s.l2v")
+    at.text_input(key="search_query").input("rivers").run()
+    assert not at.exception and len(hits(at)) == 1
+    assert any("resolves outside the indexed folder" in e.value for e in at.error)
+    assert SECRET not in text_of(at)
