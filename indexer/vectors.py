@@ -53,7 +53,7 @@ def _centroids(inner: faiss.Index) -> int:
 def _tune(inner: faiss.Index, nprobe: int | None = None, ef_search: int | None = None) -> None:
     ivf = faiss.try_extract_index_ivf(inner)
     if ivf is not None:
-        ivf.nprobe = nprobe or max(1, min(64, ivf.nlist // 16))
+        ivf.nprobe = nprobe or min(ivf.nlist, 64, max(16, ivf.nlist // 16))
     hnsw = faiss.downcast_index(inner)
     if hasattr(hnsw, "hnsw"):
         hnsw.hnsw.efSearch = ef_search or 64
