@@ -16,7 +16,7 @@ APP = Path(__file__).resolve().parent / "app.py"
 def streamlit_command(db: Path, host: str, port: int, report: Path | None = None) -> list[str]:
     """The exact ``streamlit run`` command line (the database travels after ``--`` as a script argument)."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
            "--", "--db", str(db)]
     return cmd + (["--report", str(report)] if report else [])
 

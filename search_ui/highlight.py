@@ -60,11 +60,15 @@ def lexical_scores(query: str, spans: Sequence[str]) -> list[float]:
     return [sum(math.log(1 + n / df[t]) for t in wanted & bag) for bag in bags]
 
 
+def windows_of(text: str, window: int = 2) -> list[tuple[int, int]]:
+    spans = sentences(text)
+    return [(spans[i][0], spans[min(i + window, len(spans)) - 1][1]) for i in range(len(spans))]
+
+
 def best_passage(text: str, query: str, window: int = 2,
                  semantic: Callable[[str, list[str]], list[float]] | None = None) -> Passage:
     """The run of up to ``window`` consecutive sentences that best matches ``query``."""
-    spans = sentences(text)
-    windows = [(spans[i][0], spans[min(i + window, len(spans)) - 1][1]) for i in range(len(spans))]
+    windows = windows_of(text, window)
     pieces = [text[s:e] for s, e in windows]
     scores = lexical_scores(query, pieces)
     how = "lexical"
@@ -75,6 +79,24 @@ def best_passage(text: str, query: str, window: int = 2,
     best = max(range(len(windows)), key=lambda i: (scores[i], -(windows[i][1] - windows[i][0])))
     start, end = windows[best]
     return Passage(start, end, float(scores[best]), how)
+
+
+def best_passages(texts: Sequence[str], query: str, window: int = 2,
+                  semantic: Callable[[str, list[str]], list[float]] | None = None) -> list[Passage]:
+    """``best_passage`` for many chunks; the semantic fallback embeds all unmatched windows in one call."""
+    out = [best_passage(t, query, window) for t in texts]
+    todo = [i for i, p in enumerate(out) if p.how == "none" and texts[i].strip()]
+    if semantic is None or not todo:
+        return out
+    spans = {i: windows_of(texts[i], window) for i in todo}
+    flat = [texts[i][s:e] for i in todo for s, e in spans[i]]
+    scores, at = [float(v) for v in semantic(query, flat)], 0
+    for i in todo:
+        mine = scores[at:at + len(spans[i])]
+        at += len(spans[i])
+        best = max(range(len(mine)), key=lambda j: mine[j])
+        out[i] = Passage(spans[i][best][0], spans[i][best][1], mine[best], "semantic")
+    return out
 
 
 def highlight_html(text: str, passage: Passage, query: str = "") -> str:

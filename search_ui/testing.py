@@ -83,9 +83,8 @@ def make_driver(profile: str | None = None):
 WATCH = """
 const want = arguments[0];
 window.__l2v = {t0: null, t1: null};
-const input = document.querySelector('input[aria-label="Query"]');
-input.addEventListener('keydown', e => { if (e.key === 'Enter' && window.__l2v.t0 === null) window.__l2v.t0 = performance.now(); },
-                       {once: true});
+document.addEventListener('keydown', e => {
+  if (e.key === 'Enter' && window.__l2v.t0 === null) window.__l2v.t0 = performance.now(); }, {capture: true});
 const done = () => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].some(c => c.innerText.includes(want))
                    && document.querySelectorAll('.l2v-hit').length > 0;
 const obs = new MutationObserver(() => { if (window.__l2v.t0 !== null && window.__l2v.t1 === null && done()) {
@@ -101,7 +100,8 @@ def search(driver, query: str, timeout: float = 60.0) -> float:
     from selenium.webdriver.support.ui import WebDriverWait
 
     marker = f"hits for “{query}”"
-    box = driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Query"]')
+    box = WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query"]'))
     driver.execute_script(WATCH, marker)
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(query + Keys.ENTER)
@@ -114,6 +114,15 @@ def wait_text(driver, text: str, timeout: float = 60.0) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: text in d.find_element("tag name", "body").text)
+
+
+def navigate(driver, label: str) -> None:
+    """Click a page in the sidebar navigation (a radio)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(
+        By.XPATH, f"//label[@data-testid='stRadioOption'][.//p[normalize-space()='{label}']]")).click()
 
 
 def open_page(driver, port: int, page: str, ready_text: str, timeout: float = 60.0) -> None:

@@ -10,7 +10,7 @@ import pytest
 from search_ui.compare import agreements, kendall_shared, overlap_at_k, shared_marks, spearman_union
 from search_ui.documents import chunks_text, context, safe_path
 from search_ui.errors import PathOutsideRootError, UsageError
-from search_ui.highlight import best_passage, highlight_html, sentences
+from search_ui.highlight import best_passage, best_passages, highlight_html, sentences
 
 TEXT = ("Rivers flow to the sea. The walrus operator assigns inside expressions. "
         "Cats sleep most of the day.\n\nLibraries lend books.")
@@ -188,3 +188,16 @@ def test_chunks_text_rebuilds_document_from_stored_chunks(ui_db):
 
 
 from ui_helpers import ui_db  # noqa: E402,F401
+
+
+def test_best_passages_batches_the_semantic_fallback():
+    calls = []
+
+    def semantic(query, pieces):
+        calls.append(len(pieces))
+        return [float("deltas" in p) for p in pieces]
+
+    texts = ["The walrus operator assigns. Other words.", "Rivers flow. Wide deltas form.", "Nothing. Deltas deltas."]
+    got = best_passages(texts, "walrus", window=1, semantic=semantic)
+    assert [p.how for p in got] == ["lexical", "semantic", "semantic"] and calls == [4]
+    assert texts[1][got[1].start:got[1].end] == "Wide deltas form."

@@ -7,7 +7,8 @@ import streamlit as st
 
 from ..compare import agreements, shared_marks
 from . import common
-from .search import hit_html
+from ..highlight import best_passages
+from .search import hit_html, semantic_scorer
 
 
 def render(idx, db: str) -> None:
@@ -19,7 +20,7 @@ def render(idx, db: str) -> None:
         return
     chosen = st.multiselect("Encoders (2-4)", names, default=names[:min(4, len(names))], max_selections=4,
                             key="compare_encoders")
-    query = st.text_input("Query", key="compare_query", placeholder="One query, every encoder")
+    query = st.text_input("Query for all encoders", key="compare_query", placeholder="One query, every encoder")
     c1, c2 = st.columns(2)
     k = int(c1.number_input("Results (k)", 1, 50, 10, key="compare_k"))
     hybrid = c2.toggle("Hybrid (dense + BM25)", key="compare_hybrid")
@@ -46,11 +47,14 @@ def render(idx, db: str) -> None:
     st.subheader("Agreement")
     st.dataframe(rows, hide_index=True, width="stretch")
     columns = st.columns(len(chosen))
+    passages = {name: best_passages([h.text for h in hits], query,
+                                    semantic=semantic_scorer(common.embedder(idx, name), None))
+                for name, hits in results.items()}
     for column, name in zip(columns, chosen):
         with column:
             st.markdown(f"**{name}**")
             st.caption(f"{latency[name]:.1f} ms · {len(results[name])} hits")
             if not results[name]:
                 st.warning("No hits.")
-            for hit in results[name]:
-                st.html(hit_html(hit, query, shared=marks[name].get(hit.chunk_id)))
+            for hit, passage in zip(results[name], passages[name]):
+                st.html(hit_html(hit, query, shared=marks[name].get(hit.chunk_id), passage=passage))

@@ -1,12 +1,14 @@
 """Search page: query, instruction presets (shown verbatim), k, hybrid, path/type filters, highlighted hits."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 from sqlalchemy import select
 
 from adaptation.errors import L2VError
 
-from ..highlight import best_passage, highlight_html
+from ..highlight import Passage, best_passage, best_passages, highlight_html
 from . import common
 from .common import esc
 
@@ -47,8 +49,17 @@ def file_types(db: str) -> list[str]:
         return sorted(t for t in s.scalars(select(Document.doc_type).distinct()) if t)
 
 
-def hit_html(hit, query: str, shared: list[str] | None = None, semantic=None) -> str:
-    passage = best_passage(hit.text, query, semantic=semantic)
+def semantic_scorer(embedder, instruction: str | None):
+    """Cosine of each passage with the query, by the encoder that ranked the hits (one batched call)."""
+    def score(query: str, pieces: list[str]) -> list[float]:
+        q = embedder.encode_queries([query], instruction=instruction)[0]
+        return (embedder.encode_documents(pieces) @ q).tolist()
+
+    return score
+
+
+def hit_html(hit, query: str, shared: list[str] | None = None, passage: Passage | None = None) -> str:
+    passage = passage or best_passage(hit.text, query)
     meta = f"<code>{esc(hit.path)}</code> · score {hit.score:.4f}"
     if hit.bm25_rank is not None or hit.dense_score is not None and hit.dense_score != hit.score:
         dense = "-" if hit.dense_score is None else f"{hit.dense_score:.4f}"
@@ -98,15 +109,20 @@ def render(idx, db: str) -> None:
         st.info("Type a query and press Enter. Hits show the best-matching passage highlighted.")
         return
     with common.friendly():
-        common.embedder(idx, name)
+        model = common.embedder(idx, name)
         with st.spinner("Searching…"):
+            started = time.perf_counter()
             hits = idx.search(query, encoder=name, k=int(k), instruction=instruction,
                               where={"path": glob or None, "type": types}, hybrid=hybrid)
+            elapsed = (time.perf_counter() - started) * 1000
     if not hits:
         st.warning("No hits. Loosen the filters or try other words.")
         return
-    st.caption(f"{len(hits)} hits for “{query}” from encoder '{name}'")
-    for hit in hits:
-        st.html(hit_html(hit, query))
+    st.caption(f"{len(hits)} hits from encoder '{name}' · highlighted: the passage sharing the query's rarest "
+               "words, else the one the encoder finds closest")
+    passages = best_passages([h.text for h in hits], query, semantic=semantic_scorer(model, instruction))
+    for hit, passage in zip(hits, passages):
+        st.html(hit_html(hit, query, passage=passage))
         with st.expander("Surrounding text"):
             show_context(idx, hit)
+    st.caption(f"{len(hits)} hits for “{query}” in {elapsed:.0f} ms (search on the server)")

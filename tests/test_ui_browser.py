@@ -1,0 +1,78 @@
+"""End to end in a real headless chromium: `l2v ui` on a free port, search, Compare, Clusters, screenshots.
+
+Screenshots land in test-artifacts/ui/ (gitignored) for CI to keep. Skips when chromium,
+chromedriver or selenium are missing (apt-get install chromium chromium-driver).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from search_ui import testing as ui
+from ui_helpers import ui_db  # noqa: F401
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
+
+
+@pytest.fixture(scope="module")
+def server(ui_db, tmp_path_factory):
+    reason = ui.browser_missing()
+    if reason:
+        pytest.skip(f"browser test {reason}")
+    port = ui.free_port()
+    proc = ui.start_ui(ui_db, port, tmp_path_factory.mktemp("ui-log") / "l2v-ui.log")
+    try:
+        yield port
+    finally:
+        ui.stop_ui(proc)
+    assert proc.returncode is not None
+
+
+@pytest.fixture(scope="module")
+def driver(server):
+    d = ui.make_driver(tempfile.mkdtemp(prefix="l2v-chromium-"))
+    try:
+        yield d
+    finally:
+        d.quit()
+
+
+def test_search_compare_clusters_in_a_browser(server, driver):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ui.open_page(driver, server, "search", "Type a query")
+    assert "127.0.0.1" in driver.current_url
+    ms = ui.search(driver, "walrus operator")
+    assert 0 < ms < 60000
+    cards = driver.find_elements(By.CSS_SELECTOR, ".l2v-hit")
+    assert len(cards) == 10
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) == 10  # every hit highlighted
+    driver.save_screenshot(str(ARTIFACTS / "search.png"))
+
+    ui.navigate(driver, "Compare")   # the sidebar navigation
+    ui.wait_text(driver, "Type a query and press Enter to see")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    box = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query for all encoders"]'))
+    box.send_keys("walrus operator" + Keys.ENTER)
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").text.count(" ms · 10 hits") == 2)
+    ui.wait_text(driver, "Agreement")
+    assert "page=compare" in driver.current_url
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit")) == 20
+    driver.save_screenshot(str(ARTIFACTS / "compare.png"))
+
+    ui.navigate(driver, "Clusters")
+    ui.wait_text(driver, "chunks in 8 clusters")
+    ui.wait_text(driver, "Most distinctive terms")
+    assert driver.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart'], .vega-embed")
+    driver.save_screenshot(str(ARTIFACTS / "clusters.png"))
+
+    ui.navigate(driver, "Index")
+    ui.wait_text(driver, "Skipped files (1)")
+    driver.save_screenshot(str(ARTIFACTS / "index.png"))
+    for name in ("search", "compare", "clusters", "index"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
