@@ -78,7 +78,7 @@ def kmeans_all(store, k: int, seed: int = 0, progress: Callable[[float], None] |
 
     n = store.ntotal
     k = min(k, n)
-    model = MiniBatchKMeans(n_clusters=k, batch_size=4096, n_init=3, random_state=seed)
+    model = MiniBatchKMeans(n_clusters=k, batch_size=4096, n_init=1, max_iter=20, random_state=seed)
     if n * store.dim * 4 <= IN_MEMORY_BYTES:
         ids, vectors = _all(store)
         labels = model.fit_predict(vectors) if k > 1 else np.zeros(n, np.int32)

@@ -149,6 +149,11 @@ def test_clusters_page_is_cached_and_lists_documents(monkeypatch, ui_db):
     again.slider(key="clusters_k").set_value(4).run()
     no_errors(again)
     assert len(again.selectbox(key="clusters_pick").options) == 4
+    if "HDBSCAN" in again.selectbox(key="clusters_method").options:
+        again.selectbox(key="clusters_method").select("HDBSCAN").run()
+        no_errors(again)
+        summary = next(c.value for c in again.caption if "chunks in" in c.value)
+        assert summary.startswith(f"{n_chunks:,} chunks in")
 
 
 def test_index_page(monkeypatch, ui_db):

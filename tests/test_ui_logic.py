@@ -201,3 +201,44 @@ def test_best_passages_batches_the_semantic_fallback():
     got = best_passages(texts, "walrus", window=1, semantic=semantic)
     assert [p.how for p in got] == ["lexical", "semantic", "semantic"] and calls == [4]
     assert texts[1][got[1].start:got[1].end] == "Wide deltas form."
+
+
+def test_cluster_map_cache_follows_the_faiss_generation(tmp_path):
+    from indexer import Index, IndexOptions, build_index
+    from search_ui.cluster_map import cluster_map
+    from search_ui.clustering import ClusterParams
+    from search_ui.clusters_cache import CACHE_NAME, ClusterCache
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(12):
+        topic = ["rivers and seas", "cats and dogs", "python code"][i % 3]
+        (folder / f"d{i}.txt").write_text(f"Note {i} about {topic}. " * 5 + f"More on {topic} here.")
+    db = tmp_path / "c.l2v"
+    build_index(folder, db, {"hash": "hash:32"}, IndexOptions(progress=False))
+    params = ClusterParams(k=3, sample=8)
+    with Index.open(db) as idx:
+        cache = ClusterCache(db)
+        first = cluster_map(idx, "hash", params, cache)
+        again = cluster_map(idx, "hash", params, cache)
+        assert not first.cached and again.cached and (db / CACHE_NAME).is_file()
+        np.testing.assert_array_equal(first.labels, again.labels)
+        np.testing.assert_array_equal(first.coords, again.coords)
+        assert first.terms == again.terms and len(first.sample) == 8 and len(first.ids) == 12
+        assert sum(first.sizes().values()) == 12 and sorted(first.sizes()) == [0, 1, 2]
+        assert sum(n for _, n in first.cluster_documents(0)) == first.sizes()[0]
+        assert not cluster_map(idx, "hash", ClusterParams(k=2, sample=8), cache).cached   # k is in the key
+        (folder / "new.txt").write_text("A new note about rivers and seas.")
+        build_index(folder, db, None, IndexOptions(progress=False))                     # new FAISS generation
+        fresh = cluster_map(idx, "hash", params, cache)
+        assert not fresh.cached and len(fresh.ids) == 13
+        assert all("|g2|" in key for key in cache.keys())                               # old generation dropped
+        cache.close()
+
+
+def test_clicked_cluster_parses_chart_selection():
+    from search_ui.views.clusters import clicked_cluster
+
+    assert clicked_cluster({"selection": {"pick": [{"cluster": "3: walrus, operator"}]}}) == 3
+    assert clicked_cluster({"selection": {"pick": [{"cluster": "noise"}]}}) == -1
+    assert clicked_cluster({"selection": {"pick": []}}) is None and clicked_cluster(None) is None

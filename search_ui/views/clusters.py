@@ -31,12 +31,22 @@ def controls(names: list[str]) -> tuple[str, cl.ClusterParams]:
 
 
 def chart(cmap) -> alt.Chart:
-    return (alt.Chart(alt.Data(values=cmap.points())).mark_circle(size=28, opacity=0.75)
+    pick = alt.selection_point(fields=["cluster"], name="pick")
+    return (alt.Chart(alt.Data(values=cmap.points())).mark_circle(size=28, opacity=0.75).add_params(pick)
             .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
                     color=alt.Color("cluster:N", legend=alt.Legend(title="cluster", orient="right", labelLimit=260)),
                     tooltip=[alt.Tooltip("title:N"), alt.Tooltip("path:N"), alt.Tooltip("cluster:N"),
                              alt.Tooltip("snippet:N")])
-            .properties(height=520).interactive())
+            .properties(height=520))
+
+
+def clicked_cluster(event) -> int | None:
+    """The cluster of a clicked point ('3: terms' -> 3, 'noise' -> -1), None when nothing is selected."""
+    points = ((event or {}).get("selection") or {}).get("pick") or []
+    if not points or "cluster" not in points[0]:
+        return None
+    label = str(points[0]["cluster"])
+    return -1 if label == "noise" else int(label.split(":", 1)[0])
 
 
 def render(idx, db: str) -> None:
@@ -55,9 +65,15 @@ def render(idx, db: str) -> None:
     how = "from cache" if cmap.cached else f"computed in {cmap.seconds:.1f} s"
     st.caption(f"{len(cmap.ids):,} chunks in {len([c for c in sizes if c >= 0])} clusters ({how}); "
                f"map shows {len(cmap.sample):,} sampled chunks, {params.projection.upper()} projection.")
-    st.altair_chart(chart(cmap), width="stretch")
+    event = st.altair_chart(chart(cmap), width="stretch", on_select="rerun", key="clusters_chart")
     options = sorted(sizes, key=lambda c: (c < 0, c))
-    picked = st.selectbox("Cluster", options, key="clusters_pick",
+    clicked = clicked_cluster(event)
+    if clicked in sizes and clicked != st.session_state.get("clusters_clicked"):
+        st.session_state["clusters_pick"] = clicked        # a click on the map selects that cluster below
+    st.session_state["clusters_clicked"] = clicked
+    if st.session_state.get("clusters_pick") not in sizes:
+        st.session_state.pop("clusters_pick", None)
+    picked = st.selectbox("Cluster (or click a point on the map)", options, key="clusters_pick",
                           format_func=lambda c: f"{cmap.label(c)} ({sizes[c]:,} chunks)")
     terms = cmap.terms.get(picked, [])
     if terms:
