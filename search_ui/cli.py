@@ -16,7 +16,8 @@ APP = Path(__file__).resolve().parent / "app.py"
 def streamlit_command(db: Path, host: str, port: int, report: Path | None = None) -> list[str]:
     """The exact ``streamlit run`` command line (the database travels after ``--`` as a script argument)."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+           "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal",
            "--", "--db", str(db)]
     return cmd + (["--report", str(report)] if report else [])
 
@@ -25,14 +26,16 @@ def ui_cmd(
     db: Path = typer.Argument(..., help="Database directory built by `l2v index`."),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="An `l2v eval` JSON report to show on the Index page."),
+    report: Optional[Path] = typer.Option(None, "--report",
+                                          help="An `l2v eval` JSON report to show on the Index page."),
 ) -> None:
     """Open the search UI (search, compare encoders, clusters, index status) in a browser."""
     from .errors import UsageError
 
     db = db.expanduser().resolve()
     if not (db / "metadata.sqlite").is_file():
-        raise UsageError(f"'{db}' is not an l2v database (no metadata.sqlite); build it with `l2v index FOLDER --db {db}`")
+        raise UsageError(f"'{db}' is not an l2v database (no metadata.sqlite); "
+                         f"build it with `l2v index FOLDER --db {db}`")
     if not 0 < port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")
     if report is not None and not report.is_file():

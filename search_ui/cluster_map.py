@@ -17,6 +17,7 @@ from . import clustering as cl
 from .clusters_cache import ClusterCache
 from .errors import UIError
 
+VERSION = 2            # bump when the clustering code changes what a cached map would hold
 LABEL_TEXTS = 300      # chunk texts per cluster fed to c-TF-IDF
 SNIPPET = 160
 
@@ -66,7 +67,8 @@ class ClusterMap:
                 "coords": self.coords}
 
     def meta(self) -> dict:
-        return {"encoder": self.encoder, "params": self.params.to_dict(), "terms": {str(k): v for k, v in self.terms.items()},
+        return {"encoder": self.encoder, "params": self.params.to_dict(),
+                "terms": {str(k): v for k, v in self.terms.items()},
                 "titles": self.titles, "paths": self.paths, "snippets": self.snippets, "seconds": self.seconds,
                 "extra": self.extra}
 
@@ -91,7 +93,7 @@ def cache_key(index, encoder: str, params: cl.ClusterParams) -> tuple[str, int]:
             stamp = f"{st.st_mtime_ns}-{st.st_size}"
         except OSError:
             pass
-    return f"{info.name}|{info.fingerprint}|g{info.generation}|{stamp}|{params.key()}", info.generation
+    return f"v{VERSION}|{info.name}|{info.fingerprint}|g{info.generation}|{stamp}|{params.key()}", info.generation
 
 
 def cluster_map(index, encoder: str, params: cl.ClusterParams, cache: ClusterCache | None = None,
@@ -144,7 +146,8 @@ def compute(index, encoder: str, params: cl.ClusterParams,
     sample_chunks = {ch.id: ch for ch in _chunks(index, ids[sample].tolist())}
     titles = _titles(index, sorted({doc_of.get(int(i), -1) for i in ids[sample]}))
     rows = [sample_chunks.get(int(i)) for i in ids[sample]]
-    return ClusterMap(encoder, params, ids, labels, np.asarray([doc_of.get(int(i), -1) for i in ids], np.int64), sample, coords,
+    doc_ids = np.asarray([doc_of.get(int(i), -1) for i in ids], np.int64)
+    return ClusterMap(encoder, params, ids, labels, doc_ids, sample, coords,
                       terms, [titles.get(r.document_id, "") if r else "" for r in rows],
                       [r.path if r else "" for r in rows], [_snippet(r.text) if r else "" for r in rows],
                       time.perf_counter() - started)
@@ -175,8 +178,8 @@ def _titles(index, doc_ids: list[int]) -> dict[int, str]:
     out = {}
     with index.Session() as s:
         for start in range(0, len(doc_ids), 900):
-            out.update(dict(s.execute(select(Document.id, Document.title).where(Document.id.in_(doc_ids[start:start + 900])))
-                            .all()))
+            part = doc_ids[start:start + 900]
+            out.update(dict(s.execute(select(Document.id, Document.title).where(Document.id.in_(part))).all()))
     return out
 
 

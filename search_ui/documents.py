@@ -56,7 +56,8 @@ def document_text(index, document_id: int) -> tuple[str, str, str]:
     try:
         data = path.read_bytes()
     except OSError as err:
-        return chunks_text(index, document_id), "chunks", f"file unreadable ({err.strerror or err}); showing stored chunks"
+        why = f"file unreadable ({err.strerror or err}); showing stored chunks"
+        return chunks_text(index, document_id), "chunks", why
     if hashlib.sha256(data).hexdigest() != row.sha256:
         return chunks_text(index, document_id), "chunks", "file changed since indexing; showing stored chunks"
     from indexer.extract import Skip, extract

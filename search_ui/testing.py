@@ -85,7 +85,8 @@ const want = arguments[0];
 window.__l2v = {t0: null, t1: null};
 document.addEventListener('keydown', e => {
   if (e.key === 'Enter' && window.__l2v.t0 === null) window.__l2v.t0 = performance.now(); }, {capture: true});
-const done = () => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].some(c => c.innerText.includes(want))
+const done = () => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                     .some(c => c.innerText.includes(want))
                    && document.querySelectorAll('.l2v-hit').length > 0;
 const obs = new MutationObserver(() => { if (window.__l2v.t0 !== null && window.__l2v.t1 === null && done()) {
   window.__l2v.t1 = performance.now(); obs.disconnect(); } });
@@ -108,6 +109,15 @@ def search(driver, query: str, timeout: float = 60.0) -> float:
     WebDriverWait(driver, timeout, poll_frequency=0.02).until(
         lambda d: d.execute_script("return window.__l2v.t1 !== null"))
     return float(driver.execute_script("return window.__l2v.t1 - window.__l2v.t0"))
+
+
+def server_ms(driver, query: str) -> float:
+    """The server-side time the Search page prints under its hits ("... for “q” in N ms")."""
+    import re
+
+    body = driver.find_element("tag name", "body").text
+    match = re.search(re.escape(f"for “{query}” in ") + r"(\d+) ms", body)
+    return float(match.group(1)) if match else float("nan")
 
 
 def wait_text(driver, text: str, timeout: float = 60.0) -> None:

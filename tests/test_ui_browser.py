@@ -57,7 +57,8 @@ def test_search_compare_clusters_in_a_browser(server, driver):
     ui.wait_text(driver, "Type a query and press Enter to see")
     from selenium.webdriver.support.ui import WebDriverWait
 
-    box = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query for all encoders"]'))
+    box = WebDriverWait(driver, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query for all encoders"]'))
     box.send_keys("walrus operator" + Keys.ENTER)
     WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").text.count(" ms · 10 hits") == 2)
     ui.wait_text(driver, "Agreement")
