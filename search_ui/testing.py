@@ -123,7 +123,11 @@ def server_ms(driver, query: str) -> float:
 def wait_text(driver, text: str, timeout: float = 60.0) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: text in d.find_element("tag name", "body").text)
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    WebDriverWait(driver, timeout, poll_frequency=0.1,
+                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda d: text in d.find_element("tag name", "body").text)
 
 
 def navigate(driver, label: str) -> None:

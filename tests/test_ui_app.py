@@ -205,3 +205,39 @@ def test_a_file_swapped_for_a_symlink_is_refused(monkeypatch, tmp_path):
     assert not at.exception and len(hits(at)) == 1
     assert any("resolves outside the indexed folder" in e.value for e in at.error)
     assert SECRET not in text_of(at)
+
+
+def test_an_encoder_that_cannot_load_is_a_friendly_error(monkeypatch, ui_db, tmp_path):
+    db = tmp_path / "moved.l2v"
+    shutil.copytree(ui_db, db)
+    con = sqlite3.connect(db / "metadata.sqlite")
+    with con:
+        con.execute("UPDATE encoders SET source = ? WHERE name = 'tiny'", (str(tmp_path / "gone-encoder"),))
+    con.close()
+    at = app(monkeypatch, db)
+    search(at, "walrus operator", encoder="tiny")
+    assert not at.exception and not hits(at) and at.error
+    assert "gone-encoder" in at.error[0].value and "Traceback" not in at.error[0].value
+    search(at, "walrus operator", encoder="hash")                        # the other encoder still works
+    no_errors(at)
+    assert len(hits(at)) == 10
+
+
+def test_index_page_shows_an_evaluation_report(monkeypatch, ui_db, tmp_path):
+    from indexer.evaluation import Report, TaskResult
+
+    def result(score: float) -> TaskResult:
+        return TaskResult("sts", "sts/dev", "spearman", score, {"spearman": score})
+
+    report = Report(settings={}, versions={}, tasks=[{"key": "sts/dev"}], encoders=[{"name": "hash"}, {"name": "tiny"}],
+                    results={"hash": {"sts/dev": result(0.25)}, "tiny": {"sts/dev": result(0.5)}})
+    path = report.save(tmp_path / "eval.json")
+    monkeypatch.setenv("L2V_UI_REPORT", str(path))
+    at = app(monkeypatch, ui_db, "index")
+    no_errors(at)
+    table = at.dataframe[-1].value
+    assert list(table["task"]) == ["sts/dev"] and table["best"][0] == "tiny" and table["tiny"][0] == 0.5
+    (tmp_path / "bad.json").write_text("{}")
+    monkeypatch.setenv("L2V_UI_REPORT", str(tmp_path / "bad.json"))
+    at = app(monkeypatch, ui_db, "index")
+    assert not at.exception and "not an l2v evaluation report" in at.warning[0].value

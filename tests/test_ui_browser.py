@@ -6,6 +6,7 @@ chromedriver or selenium are missing (apt-get install chromium chromium-driver).
 from __future__ import annotations
 
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ def server(ui_db, tmp_path_factory):
     finally:
         ui.stop_ui(proc)
     assert proc.returncode is not None
+    with pytest.raises(OSError):    # `l2v ui` forwarded the SIGTERM: the streamlit child is gone too
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +72,12 @@ def test_search_compare_clusters_in_a_browser(server, driver):
     ui.navigate(driver, "Clusters")
     ui.wait_text(driver, "chunks in 8 clusters")
     ui.wait_text(driver, "Most distinctive terms")
-    assert driver.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart'], .vega-embed")
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg"))
     driver.save_screenshot(str(ARTIFACTS / "clusters.png"))
 
     ui.navigate(driver, "Index")
     ui.wait_text(driver, "Skipped files (1)")
+    ui.wait_text(driver, "Documents")
     driver.save_screenshot(str(ARTIFACTS / "index.png"))
     for name in ("search", "compare", "clusters", "index"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
