@@ -242,3 +242,25 @@ def test_clicked_cluster_parses_chart_selection():
     assert clicked_cluster({"selection": {"pick": [{"cluster": "3: walrus, operator"}]}}) == 3
     assert clicked_cluster({"selection": {"pick": [{"cluster": "noise"}]}}) == -1
     assert clicked_cluster({"selection": {"pick": []}}) is None and clicked_cluster(None) is None
+
+
+def test_surrounding_text_falls_back_to_stored_chunks(tmp_path):
+    from indexer import Index, IndexOptions, build_index
+    from search_ui.documents import hit_context
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    body = " ".join(f"Sentence {i} about rivers and the sea." for i in range(80))
+    (folder / "a.txt").write_text(body)
+    build_index(folder, tmp_path / "f.l2v", {"hash": "hash:32"}, IndexOptions(chunk_tokens=40, overlap=0, progress=False))
+    with Index.open(tmp_path / "f.l2v") as idx:
+        hit = idx.search("Sentence 40 rivers", k=1)[0]
+        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)
+        assert ctx.source == "file" and ctx.hit == hit.text and body.find(ctx.before.lstrip("…")) >= 0
+        assert 0 < len(ctx.before) <= 102 and 0 < len(ctx.after) <= 102
+        (folder / "a.txt").write_text("changed after indexing")
+        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)
+        assert ctx.source == "chunks" and "changed since indexing" in ctx.note and ctx.hit == hit.text
+        (folder / "a.txt").unlink()
+        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)
+        assert ctx.source == "chunks" and "unreadable" in ctx.note and ctx.hit == hit.text
