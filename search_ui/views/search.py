@@ -74,7 +74,7 @@ def hit_html(hit, query: str, shared: list[str] | None = None, passage: Passage 
 def _context(db: str, document_id: int, start: int, end: int):
     from ..documents import hit_context
 
-    return hit_context(common.open_index(db), document_id, start, end)
+    return hit_context(common.open_index(db), document_id, start, end, chars=700)
 
 
 def show_context(idx, hit) -> None:
