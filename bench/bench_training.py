@@ -8,6 +8,7 @@ real training loop (``adaptation.training.loop.train``) for a few steps per conf
 
 Each configuration runs in its own process so peak RSS is clean; fp32 and bf16 (autocast).
 tokens/s counts real tokens per optimizer step (both SimCSE views), the first step excluded
+(wall clock); "CPU s/step" is user CPU time per step over all steps, less sensitive to a shared machine
 (SimCSE rows time their single step).
 
     python bench/bench_training.py [--steps 3] [--dtypes float32,bfloat16] [--only mntp|simcse]
@@ -82,6 +83,7 @@ def child(model_dir: str, index: int, dtype: str, steps: int) -> dict:
         if full_logits:
             objective.loss_fn = full_logits_loss
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         settings = LoopSettings(max_steps=steps, lr=step.lr, warmup=0, weight_decay=0.0, max_grad_norm=1.0,
@@ -93,10 +95,11 @@ def child(model_dir: str, index: int, dtype: str, steps: int) -> dict:
     tokens = sum(r["tokens"] for r in timed)
     seconds = sum(r["seconds"] for r in timed)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cpu_seconds = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_before  # all steps, the untimed one too
     result = {"label": label, "dtype": dtype, "tokens_per_s": tokens / seconds, "s_per_step": seconds / len(timed),
               "tokens_per_step": tokens / len(timed), "peak_rss_mb": peak, "train_rss_mb": max(peak - before, 0.0),
               "params": facts["total_params"], "trainable": facts["trainable_params"],
-              "loss": records[-1]["loss"]}
+              "loss": records[-1]["loss"], "cpu_s_per_step": cpu_seconds / len(records)}
     if torch.cuda.is_available():
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result
@@ -135,11 +138,12 @@ def main() -> None:
           f"LoRA r=16 on all projections ({rows[0]['trainable'] / 1e6:.2f}M trainable); {args.steps} MNTP steps per row, "
           f"first not timed, 1 SimCSE step; torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}.\n")
     gpu = "peak_gpu_mb" in rows[0]
-    print("| configuration | dtype | tokens/step | s/step | tokens/s | peak RSS (MB) | RSS added by training (MB) |"
+    print("| configuration | dtype | tokens/step | s/step | CPU s/step | tokens/s | peak RSS (MB) | RSS added by training (MB) |"
           + (" peak GPU (MB) |" if gpu else ""))
-    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""))
+    print("|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""))
     for r in rows:
         print(f"| {r['label']} | {r['dtype']} | {r['tokens_per_step']:.0f} | {r['s_per_step']:.2f} | "
+              f"{r['cpu_s_per_step']:.1f} | "
               f"{r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | {r['train_rss_mb']:.0f} |"
               + (f" {r['peak_gpu_mb']:.0f} |" if gpu else ""))
 
