@@ -18,10 +18,31 @@ from .errors import AdapterError
 log = logging.getLogger(__name__)
 
 
+def check_adapter_fits(model: nn.Module, adapter_dir: Path) -> None:
+    """Every LoRA weight must name a module of the model.
+
+    peft drops adapter weights whose module does not exist (e.g. a q_proj LoRA on
+    a model with a fused qkv_proj) without a word, leaving a half-applied stack.
+    """
+    from safetensors import safe_open
+
+    weights = adapter_weight_file(adapter_dir)
+    if weights.suffix != ".safetensors":
+        return
+    modules = {module_name for module_name, _ in model.named_modules()}
+    with safe_open(str(weights), "pt") as handle:
+        targets = {key.split(".lora_")[0].removeprefix("base_model.model.") for key in handle.keys()}
+    stray = sorted(t for t in targets if t not in modules)
+    if stray:
+        raise AdapterError(f"adapter {adapter_dir} does not fit the base model: no module {stray[0]} "
+                           f"({len(stray)} of {len(targets)} missing); was it trained on a different base?")
+
+
 def apply_adapter(model: nn.Module, adapter_dir: Path, name: str, merge: bool) -> nn.Module:
     """Load one adapter on ``model``; merge it into the weights when ``merge``."""
     from peft import PeftModel
 
+    check_adapter_fits(model, adapter_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -218,6 +218,10 @@ class Encoder:
             hidden = self._forward_padded(input_ids, attention_mask)
         return pool(hidden.float(), batch["pool_mask"].to(self.device), attention_mask, self.config.pooling)
 
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token states of a padded batch, with this encoder's attention (MNTP training uses them)."""
+        return self._forward_padded(input_ids.to(self.device), attention_mask.to(self.device))
+
     def _forward_padded(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.attn == "flash_attention_2":
             mask = attention_mask  # flash unpads from the 2-D mask; is_causal is already off
@@ -250,7 +254,7 @@ class Encoder:
         try:
             return self.embed_batch(self.inputs.collate(rows))
         except (torch.OutOfMemoryError, RuntimeError) as err:
-            if not _is_out_of_memory(err):
+            if not is_out_of_memory(err):
                 raise
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
@@ -303,6 +307,7 @@ class Encoder:
                 f"bidirectional={c.bidirectional}, adapters={[a.name for a in c.adapters]}, attn={self.attn})")
 
 
-def _is_out_of_memory(err: BaseException) -> bool:
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA or CPU allocation failure (both surface as RuntimeError subclasses)."""
     text = str(err).lower()
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text

@@ -80,8 +80,9 @@ def build_tiny_decoder(out_dir: str | Path, family: str = "llama", *, hidden: in
                                     style="bytelevel" if byte_level else "metaspace", add_bos=add_bos)
     config = tiny_config(family, len(tokenizer), hidden, layers, heads, kv_heads, init_range,
                          bos_token_id=1 if add_bos else None)
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with torch.random.fork_rng():  # deterministic weights without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

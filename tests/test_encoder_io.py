@@ -121,3 +121,9 @@ def test_adapter_for_another_base_is_refused(published, tmp_path):
     narrower = build_tiny_decoder(tmp_path / "narrow", "llama", hidden=32)
     with pytest.raises(AdapterError, match="different base"):
         Encoder.from_pretrained(narrower, adapters=[published["llama-simcse"]])
+
+
+def test_adapter_for_missing_modules_is_refused_not_half_applied(published, tiny_model_dir):
+    """Phi3 fuses q/k/v into qkv_proj: a q_proj LoRA would silently drop those weights in peft."""
+    with pytest.raises(AdapterError, match="no module .*q_proj"):
+        Encoder.from_pretrained(tiny_model_dir("phi3"), adapters=[published["llama-simcse"]])

@@ -35,7 +35,7 @@ def test_instruction_is_attended_but_not_pooled(tiny_encoder):
     row = encoder.inputs.encode([(INSTRUCTION, text)])[0]
     batch = encoder.inputs.collate([row])
     with torch.inference_mode():
-        hidden = encoder._forward_padded(batch["input_ids"], batch["attention_mask"])[0]
+        hidden = encoder.hidden_states(batch["input_ids"], batch["attention_mask"])[0]
     text_positions = [i for i, m in enumerate(row.pool_mask) if m]
     np.testing.assert_allclose(hidden[text_positions].mean(0).numpy(), with_instr, atol=1e-6)
     pooled_all = tiny_encoder("llama", skip_instruction=False).encode([(INSTRUCTION, text)])[0]

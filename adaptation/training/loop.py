@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..encoder import _is_out_of_memory
+from ..encoder import is_out_of_memory
 from ..errors import OutOfMemoryError
 from ..storage import atomic_directory
 from .errors import RunStateError
@@ -123,7 +123,7 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
                 norm = torch.nn.utils.clip_grad_norm_(list(params.values()), s.max_grad_norm)
                 optimizer.step()
             except (torch.OutOfMemoryError, RuntimeError) as err:
-                if not _is_out_of_memory(err):
+                if not is_out_of_memory(err):
                     raise
                 raise OutOfMemoryError(f"out of memory in {s.desc} at step {step + 1}: lower --batch-size or "
                                        "--max-length, or use --grad-cache-chunk N, --gradient-checkpointing, "

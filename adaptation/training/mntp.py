@@ -80,7 +80,7 @@ def full_logits_loss(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module
 
 def hidden_states(encoder, input_ids: torch.Tensor) -> torch.Tensor:
     """Bidirectional token states of full (unpadded) blocks, through the encoder's own forward."""
-    return encoder._forward_padded(input_ids.to(encoder.device), torch.ones_like(input_ids, device=encoder.device))
+    return encoder.hidden_states(input_ids, torch.ones_like(input_ids))
 
 
 class MNTPObjective:

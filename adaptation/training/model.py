@@ -17,7 +17,7 @@ from torch import nn
 
 from ..config import AdapterEntry, EncoderConfig
 from ..encoder import Encoder
-from ..errors import AdapterError, ModelNotFoundError, UsageError
+from ..errors import ModelNotFoundError, UsageError
 from ..pooling import check_pooling
 from ..storage import atomic_directory
 from .config import StepConfig
@@ -35,34 +35,9 @@ class StepModel:
         return {n: p for n, p in self.encoder.model.named_parameters() if p.requires_grad}
 
 
-def check_adapters_fit(encoder: Encoder) -> None:
-    """Every LoRA weight of the encoder's adapters must name a module of the model.
-
-    peft drops adapter weights whose module does not exist (e.g. q_proj LoRA on a
-    model with a fused qkv_proj) without a word; training on top of such a
-    silently half-applied stack would be wasted work.
-    """
-    from safetensors import safe_open
-
-    from ..adapters import adapter_weight_file
-
-    modules = {name for name, _ in encoder.model.named_modules()}
-    for directory in encoder.adapter_dirs:
-        weights = adapter_weight_file(directory)
-        if weights.suffix != ".safetensors":
-            continue
-        with safe_open(str(weights), "pt") as handle:
-            targets = {key.split(".lora_")[0].removeprefix("base_model.model.") for key in handle.keys()}
-        stray = sorted(t for t in targets if t not in modules)
-        if stray:
-            raise AdapterError(f"adapter {directory} does not fit base '{encoder.config.base_model}': no module "
-                               f"{stray[0]} ({len(stray)} of {len(targets)} missing); was it trained on another base?")
-
-
 def load_encoder(source: str | Path, dtype: str, device: str | None, pooling: str | None) -> Encoder:
     """The encoder a step starts from: the base, or the previous step's saved encoder (all merged)."""
-    encoder = Encoder.from_pretrained(str(source), dtype=dtype, device=device)
-    check_adapters_fit(encoder)
+    encoder = Encoder.from_pretrained(str(source), dtype=dtype, device=device)  # refuses adapters that do not fit
     if pooling:
         encoder.config.pooling = check_pooling(pooling)
     return encoder
