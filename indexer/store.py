@@ -42,12 +42,19 @@ def make_engine(db: Path, create: bool = False) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
+        # pysqlite only opens transactions before writes, so two SELECTs could see two commits; we emit
+        # BEGIN ourselves (below): every session reads one WAL snapshot (consistency checks rely on it)
+        dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")      # readers keep working while a writer commits
         cur.execute("PRAGMA synchronous=FULL")      # a commit survives power loss, FAISS generations rely on it
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN")
 
     migrate(engine)
     return engine
