@@ -6,16 +6,10 @@ start-up, ``adaptation.errors`` in other layers) do not pay for importing torch.
 from typing import TYPE_CHECKING
 
 from .errors import L2VError
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .encoder import Encoder
 
 __all__ = ["Encoder", "L2VError"]
-
-
-def __getattr__(name: str):
-    if name == "Encoder":
-        from .encoder import Encoder
-
-        return Encoder
-    raise AttributeError(f"module 'adaptation' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {"Encoder": ".encoder"})

@@ -1,5 +1,11 @@
 """Pretraining the project's own small decoder from scratch (``l2v pretrain``)."""
-from .config import PretrainConfig
-from .train import pretrain
+from typing import TYPE_CHECKING
 
-__all__ = ["PretrainConfig", "pretrain"]
+from adaptation.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .config import PretrainConfig
+    from .train import pretrain
+
+__all__ = ['PretrainConfig', 'pretrain']
+__getattr__ = lazy_exports(__name__, {"PretrainConfig": ".config", "pretrain": ".train"})

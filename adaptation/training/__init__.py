@@ -4,7 +4,13 @@
 CLI over it (``cli.py``). One shared training loop (``loop.py``); each
 objective is one short module exposing a loss over a batch.
 """
-from .config import RunConfig, StepConfig, step_defaults
-from .run import adapt, plan
+from typing import TYPE_CHECKING
 
-__all__ = ["RunConfig", "StepConfig", "adapt", "plan", "step_defaults"]
+from adaptation.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .config import RunConfig, StepConfig, step_defaults
+    from .run import adapt, plan
+
+__all__ = ['RunConfig', 'StepConfig', 'step_defaults', 'adapt', 'plan']
+__getattr__ = lazy_exports(__name__, {"RunConfig": ".config", "StepConfig": ".config", "step_defaults": ".config", "adapt": ".run", "plan": ".run"})

@@ -3,8 +3,14 @@
 ``evaluate(encoders, tasks, settings)`` returns a ``Report``; ``load_report(path).to_rows()``
 gives the comparison table the UI shows; ``MTEBEncoder`` adapts an encoder to the mteb package.
 """
-from .base import EvalSettings, TaskResult
-from .report import Report, load_report, to_rows
-from .runner import EncoderSpec, TaskSpec, evaluate
+from typing import TYPE_CHECKING
 
-__all__ = ["EvalSettings", "TaskResult", "Report", "load_report", "to_rows", "EncoderSpec", "TaskSpec", "evaluate"]
+from adaptation.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .base import EvalSettings, TaskResult
+    from .report import Report, load_report, to_rows
+    from .runner import EncoderSpec, TaskSpec, evaluate
+
+__all__ = ['EvalSettings', 'TaskResult', 'Report', 'load_report', 'to_rows', 'EncoderSpec', 'TaskSpec', 'evaluate']
+__getattr__ = lazy_exports(__name__, {"EvalSettings": ".base", "TaskResult": ".base", "Report": ".report", "load_report": ".report", "to_rows": ".report", "EncoderSpec": ".runner", "TaskSpec": ".runner", "evaluate": ".runner"})
