@@ -128,11 +128,15 @@ def _clean_state(docs, db):
     return chunk_state(db)
 
 
-def test_refusals_have_clear_messages(tmp_path):
+def test_refusals_have_clear_messages(tmp_path, monkeypatch):
+    import indexer.defaults
+
     make_corpus(tmp_path / "docs", 3)
     db = tmp_path / "db"
+    monkeypatch.setattr(indexer.defaults, "default_encoder_path", lambda: None)  # as in a checkout without data/
     with pytest.raises(NoEncoderError, match="--encoder"):
         build_index(tmp_path / "docs", db, None, hash_options())
+    monkeypatch.undo()
     build_index(tmp_path / "docs", db, {"h": HashEmbedder(dim=32)}, hash_options())
     with pytest.raises(EncoderMismatchError, match="--name.*--rebuild"):
         build_index(tmp_path / "docs", db, {"h": HashEmbedder(dim=32, seed=7)}, hash_options())
@@ -156,9 +160,6 @@ def test_refusals_have_clear_messages(tmp_path):
         assert idx.status().chunk_tokens == 64 and idx.encoders()[0].fingerprint == HashEmbedder(32, 7).fingerprint
         with pytest.raises(UsageError, match="choose one of: h"):
             idx.search("x", encoder="nope")
-    from indexer.defaults import default_encoder_path
-
-    assert default_encoder_path() is None
 
 
 def test_second_writer_refused_while_readers_keep_working(tmp_path):
