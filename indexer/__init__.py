@@ -28,12 +28,32 @@ Writing: ``build_index(folder, db, encoders=None, options=None) -> RunReport``; 
 source (saved encoder dir, LLM2Vec checkpoint dir, hub id, or ``hash:DIM`` for the test HashEmbedder) or to an
 object satisfying ``indexer.embedder.Embedder``; None re-uses the encoders recorded in the database.
 """
-from .build import IndexOptions, RunReport, build_index
-from .embedder import Embedder, EncoderAdapter, load_embedder
-from .index import Index
-from .results import ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
-from .search import Where
+from typing import TYPE_CHECKING
 
-__all__ = ["Index", "build_index", "IndexOptions", "RunReport", "Embedder", "EncoderAdapter", "load_embedder",
-           "SearchResult", "DocumentInfo", "ChunkInfo", "EncoderInfo", "SkippedInfo", "RunInfo", "IndexStatus",
-           "Where"]
+from adaptation.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .build import IndexOptions, RunReport, build_index
+    from .embedder import Embedder, EncoderAdapter, load_embedder
+    from .index import Index
+    from .results import ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
+    from .search import Where
+
+__all__ = ['IndexOptions', 'RunReport', 'build_index', 'Embedder', 'EncoderAdapter', 'load_embedder', 'Index', 'ChunkInfo', 'DocumentInfo', 'EncoderInfo', 'IndexStatus', 'RunInfo', 'SearchResult', 'SkippedInfo', 'Where']
+__getattr__ = lazy_exports(__name__, {
+    "IndexOptions": ".build",
+    "RunReport": ".build",
+    "build_index": ".build",
+    "Embedder": ".embedder",
+    "EncoderAdapter": ".embedder",
+    "load_embedder": ".embedder",
+    "Index": ".index",
+    "ChunkInfo": ".results",
+    "DocumentInfo": ".results",
+    "EncoderInfo": ".results",
+    "IndexStatus": ".results",
+    "RunInfo": ".results",
+    "SearchResult": ".results",
+    "SkippedInfo": ".results",
+    "Where": ".search",
+})

@@ -109,6 +109,11 @@ class Walker:
                     why = "broken symlink" if entry.is_symlink() else (err.strerror or str(err))
                     yield Problem(rel, "unreadable", why)
                 continue
+            if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(self.root):
+                # the index (and the UI showing it) must never hold text from outside the folder
+                if self.wanted(rel) or stat.S_ISDIR(st.st_mode):
+                    yield Problem(rel, "outside_root", "symlink to a path outside the indexed folder")
+                continue
             if stat.S_ISDIR(st.st_mode):
                 if not self._dir_excluded(rel) and Path(entry.path).resolve() not in self.skip:
                     yield from self._walk(Path(entry.path), rel + "/", seen)

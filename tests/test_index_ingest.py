@@ -182,3 +182,23 @@ def test_extract_refuses_binary_and_keeps_utf16():
     assert "héllo" in extract("u.txt", "\ufeffhéllo world".encode("utf-16")).text
     with pytest.raises(Exception, match="binary"):
         extract("x.txt", b"abc\x00def")
+
+
+def test_symlinks_leading_outside_the_folder_are_skipped_not_indexed(tmp_path):
+    docs, outside = tmp_path / "docs", tmp_path / "outside"
+    make_corpus(docs, 2)
+    outside.mkdir()
+    (outside / "secret.md").write_text("the secret outside the indexed folder")
+    (docs / "a" / "leak.md").symlink_to(outside / "secret.md")
+    (docs / "b" / "leakdir").symlink_to(outside)
+    (docs / "a" / "alias.md").symlink_to(docs / "b" / "doc000.md")  # inside the folder: fine
+    entries = list(Walker(docs))
+    files = sorted(e.rel for e in entries if isinstance(e, FileEntry))
+    problems = {e.rel: e for e in entries if isinstance(e, Problem)}
+    assert "a/leak.md" in problems and "b/leakdir" in problems
+    assert all(p.reason == "outside_root" for p in problems.values())
+    assert "a/alias.md" in files and not any("leak" in f for f in files)
+    build_index(docs, tmp_path / "db.l2v", {"h": "hash:32"}, hash_options())
+    with Index.open(tmp_path / "db.l2v") as index:
+        assert all("secret" not in c.text for c in index.chunks())
+        assert {s.path for s in index.skipped()} >= {"a/leak.md", "b/leakdir"}
