@@ -9,9 +9,10 @@ evaluates five encoders on STS-B test, SciFact, Banking77 classification and clu
   bi+mntp       + masked next token prediction
   bi+mntp+simcse + unsupervised SimCSE
 
-    python bench/ablation.py BASE_DIR RUN_DIR [--limit 300] [--out bench/results/ablation]
+    python bench/ablation.py BASE_DIR RUN_DIR [--limit 300] [--variants bi,bi+mntp] [--out bench/results/ablation]
 
-Writes `ablation.json` (full report) and `ablation.md` (table) under --out.
+Each variant's report is saved as OUT/<variant>.json (so subsets can run in parallel
+processes); the table of every report found in OUT is written to OUT/ablation.md.
 """
 from __future__ import annotations
 
@@ -26,15 +27,18 @@ TASKS = [f"sts:{DATA / 'stsbenchmark' / 'sts-test.csv'}", f"retrieval:{DATA / 's
          f"classification:{DATA / 'banking77'}", f"clustering:{DATA / 'banking77'}"]
 
 
-def variants(base: Path, run: Path) -> dict[str, callable]:
+def variants(base: Path, run: Path, max_length: int) -> dict[str, callable]:
     from adaptation import Encoder
 
+    def load(source: Path, **options):
+        return lambda: Encoder.from_pretrained(source, max_length=max_length, **options)
+
     return {
-        "causal+mean": lambda: Encoder.from_pretrained(base, bidirectional=False, pooling="mean"),
-        "causal+last": lambda: Encoder.from_pretrained(base, bidirectional=False, pooling="last_token"),
-        "bi": lambda: Encoder.from_pretrained(base),
-        "bi+mntp": lambda: Encoder.load(run / "mntp"),
-        "bi+mntp+simcse": lambda: Encoder.load(run / "simcse"),
+        "causal+mean": load(base, bidirectional=False, pooling="mean"),
+        "causal+last": load(base, bidirectional=False, pooling="last_token"),
+        "bi": load(base),
+        "bi+mntp": load(run / "mntp"),
+        "bi+mntp+simcse": load(run / "simcse"),
     }
 
 
@@ -44,6 +48,8 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--corpus-sample", type=int, default=2000)
+    parser.add_argument("--max-length", type=int, default=512, help="tokens per text, the same for every variant")
+    parser.add_argument("--variants", default=None, help="comma-separated subset (default: all)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ablation")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -53,16 +59,29 @@ def main() -> None:
     from indexer.evaluation.report import to_markdown
     from indexer.evaluation.runner import EncoderSpec, evaluate
 
-    builders = variants(args.base, args.run)
+    builders = variants(args.base, args.run, args.max_length)
+    chosen = args.variants.split(",") if args.variants else list(builders)
     settings = EvalSettings(limit=args.limit, corpus_sample=args.corpus_sample)
-    report = evaluate([EncoderSpec(name, name) for name in builders], TASKS, settings,
-                      load_encoder=lambda name: builders[name](),
-                      on_result=lambda enc, task, r: print(f"{enc:16s} {task:28s} {r.main_score:.4f}", flush=True))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report.save(args.out.with_suffix(".json"))
-    table = to_markdown(report)
-    args.out.with_suffix(".md").write_text(table + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in chosen:
+        report = evaluate([EncoderSpec(name, name)], TASKS, settings, load_encoder=lambda n: builders[n](),
+                          on_result=lambda enc, task, r: print(f"{enc:16s} {task:28s} {r.main_score:.4f}", flush=True))
+        report.save(args.out / f"{name}.json")
+    table = to_markdown(merged([args.out / f"{name}.json" for name in builders if (args.out / f"{name}.json").exists()]))
+    (args.out / "ablation.md").write_text(table + "\n")
     print(table)
+
+
+def merged(paths: list[Path]):
+    """One report with every variant's column (same tasks and settings by construction)."""
+    from indexer.evaluation.report import load_report
+
+    reports = [load_report(p) for p in paths]
+    combined = reports[0]
+    for other in reports[1:]:
+        combined.encoders += other.encoders
+        combined.results.update(other.results)
+    return combined
 
 
 if __name__ == "__main__":
