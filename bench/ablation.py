@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--corpus-sample", type=int, default=2000)
     parser.add_argument("--max-length", type=int, default=512, help="tokens per text, the same for every variant")
     parser.add_argument("--variants", default=None, help="comma-separated subset (default: all)")
+    parser.add_argument("--no-instructions", action="store_true",
+                        help="plain texts for every task (the unsupervised models never saw instructions)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ablation")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -62,6 +64,8 @@ def main() -> None:
     builders = variants(args.base, args.run, args.max_length)
     chosen = args.variants.split(",") if args.variants else list(builders)
     settings = EvalSettings(limit=args.limit, corpus_sample=args.corpus_sample)
+    if args.no_instructions:
+        settings.instructions = {task.split(":")[0]: "" for task in TASKS}
     args.out.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         report = evaluate([EncoderSpec(name, name)], TASKS, settings, load_encoder=lambda n: builders[n](),
