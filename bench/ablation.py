@@ -17,6 +17,7 @@ processes); the table of every report found in OUT is written to OUT/ablation.md
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--corpus-sample", type=int, default=2000)
     parser.add_argument("--max-length", type=int, default=512, help="tokens per text, the same for every variant")
-    parser.add_argument("--variants", default=None, help="comma-separated subset (default: all)")
+    parser.add_argument("--variants", default=None, help="comma-separated subset (default: all; '' = only the table)")
+    parser.add_argument("--tasks", default=None, help="comma-separated task types (default: all four)")
     parser.add_argument("--no-instructions", action="store_true",
                         help="plain texts for every task (the unsupervised models never saw instructions)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ablation")
@@ -62,16 +64,22 @@ def main() -> None:
     from indexer.evaluation.runner import EncoderSpec, evaluate
 
     builders = variants(args.base, args.run, args.max_length)
-    chosen = args.variants.split(",") if args.variants else list(builders)
+    chosen = [v for v in args.variants.split(",") if v] if args.variants is not None else list(builders)
     settings = EvalSettings(limit=args.limit, corpus_sample=args.corpus_sample)
     if args.no_instructions:
         settings.instructions = {task.split(":")[0]: "" for task in TASKS}
     args.out.mkdir(parents=True, exist_ok=True)
+    tasks = [t for t in TASKS if args.tasks is None or t.split(":")[0] in args.tasks.split(",")]
+    suffix = "" if args.tasks is None else "." + args.tasks.replace(",", "+")
     for name in chosen:
-        report = evaluate([EncoderSpec(name, name)], TASKS, settings, load_encoder=lambda n: builders[n](),
+        report = evaluate([EncoderSpec(name, name)], tasks, settings, load_encoder=lambda n: builders[n](),
                           on_result=lambda enc, task, r: print(f"{enc:16s} {task:28s} {r.main_score:.4f}", flush=True))
-        report.save(args.out / f"{name}.json")
-    table = to_markdown(merged([args.out / f"{name}.json" for name in builders if (args.out / f"{name}.json").exists()]))
+        report.save(args.out / f"{name}{suffix}.json")
+    # a task-subset report (e.g. STS on the full set) overrides that task of the variant's full report
+    reports = [path for name in builders
+               for path in [args.out / f"{name}.json", *sorted(args.out.glob(f"{glob.escape(name)}.*.json"))]
+               if path.exists()]
+    table = to_markdown(merged(reports))
     (args.out / "ablation.md").write_text(table + "\n")
     print(table)
 
@@ -83,8 +91,10 @@ def merged(paths: list[Path]):
     reports = [load_report(p) for p in paths]
     combined = reports[0]
     for other in reports[1:]:
-        combined.encoders += other.encoders
-        combined.results.update(other.results)
+        names = {e["name"] for e in combined.encoders}
+        combined.encoders += [e for e in other.encoders if e["name"] not in names]
+        for name, results in other.results.items():
+            combined.results.setdefault(name, {}).update(results)
     return combined
 
 
