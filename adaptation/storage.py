@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
-BASE_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+BASE_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json", "pytorch_model.bin.index.json",
+              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
 FULL_HASH_LIMIT = 64 << 20   # files up to 64 MB are hashed whole
 SAMPLE_BLOCKS = 16           # larger ones: header + 16 strided 1 MB blocks
 
@@ -42,7 +43,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
 
 
 def copy_base_model(source: Path, target: Path) -> None:
-    """Copy a local base model's config and weights (not its tokenizer) into ``target``."""
+    """Copy a local base model (config, weights, tokenizer) into ``target``: it loads on its own too."""
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir()):
         if path.is_file() and (path.name in BASE_FILES or path.suffix in WEIGHT_SUFFIXES):
