@@ -54,6 +54,7 @@ def test_demo_indexes_and_searches_offline(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     hits = [line.split()[1] for line in run.stdout.splitlines() if line.startswith("  ")]
     assert len(hits) == 5 and set(hits) <= {"pep-0020.rst", "pep-0572.rst", "pep-0515.rst"}
+    assert hits[0] == "pep-0572.rst"  # hybrid search finds the walrus PEP first
     again = subprocess.run([sys.executable, "-c", code, "demo", "--no-ui", "--docs", str(docs), "--db",
                             str(tmp_path / "demo.l2v")], capture_output=True, text=True, timeout=300)
     assert "0 added, 0 changed, 3 unchanged" in again.stdout

@@ -97,8 +97,9 @@ def render(idx, db: str) -> None:
     with right:
         name = st.selectbox("Encoder", names, key="search_encoder")
         k = st.number_input("Results (k)", 1, 100, 10, key="search_k")
-        hybrid = st.toggle("Hybrid (dense + BM25)", key="search_hybrid",
-                           help="Fuse the encoder's ranking with keyword BM25 by reciprocal rank fusion.")
+        hybrid = st.toggle("Hybrid (dense + BM25)", key="search_hybrid", value=True,
+                           help="Fuse the encoder's ranking with keyword BM25 by reciprocal rank fusion "
+                                "(on by default: it rescues exact names and small encoders).")
         with st.expander("Filters"):
             glob = st.text_input("Path glob", key="search_path", placeholder="peps/** or *.md")
             types = st.multiselect("File types", file_types(db), key="search_types")
