@@ -118,11 +118,16 @@ def test_cli_search_and_status(built, app):
 
 def test_cli_errors_are_one_line(tmp_path):
     make_corpus(tmp_path / "docs", 1)
-    result = subprocess.run([sys.executable, "-c", "from adaptation.cli import main; main()", "index",
-                             str(tmp_path / "docs"), "--db", str(tmp_path / "db")], capture_output=True, text=True)
-    assert result.returncode == 14
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "--encoder" in result.stderr
-    assert "Traceback" not in result.stderr
+    cli = [sys.executable, "-c", "from adaptation.cli import main; main()", "index"]
+    result = subprocess.run(cli + [str(tmp_path / "docs"), "--db", str(tmp_path / "db"), "--name", "x"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: --name needs --encoder (it names the encoder being added)"]
+    missing = subprocess.run(cli + [str(tmp_path / "nope"), "--db", str(tmp_path / "db"), "--encoder", "hash:16"],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1].startswith("error: folder") and "nope" in missing.stderr
+    assert not (tmp_path / "db").exists()
 
 
 def test_recorded_encoder_is_loaded_only_when_needed_and_checked(encoders, tmp_path):
