@@ -81,18 +81,22 @@ def test_fingerprint_tracks_what_changes_vectors(tiny_model_dir, tiny_encoder):
     assert base.fingerprint != tiny_encoder("mistral").fingerprint  # same shapes, different config/weights
 
 
-def test_failed_save_leaves_no_directory(tiny_encoder, tmp_path):
+def test_failed_save_leaves_no_directory_and_keeps_the_previous_one(tiny_encoder, tmp_path):
+    """A save that dies half-way (here: an adapter whose files vanished) changes nothing on disk."""
     from adaptation.config import AdapterEntry
 
     encoder = tiny_encoder("llama")
-
     broken = Encoder(encoder.model, encoder.tokenizer, encoder.config.__class__.from_dict(encoder.config.to_dict()),
                      adapter_dirs=[tmp_path / "missing-adapter"], base_dir=encoder.base_dir)
     broken.config.adapters = [AdapterEntry(name="ghost", path="x")]
     with pytest.raises((FileNotFoundError, AdapterError)):
         broken.save(tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    assert not any(p.name.startswith(".out.tmp") for p in tmp_path.iterdir())
+    good = encoder.save(tmp_path / "good")
+    with pytest.raises((FileNotFoundError, AdapterError)):
+        broken.save(good)
+    np.testing.assert_allclose(Encoder.load(good).encode(["a cat"]), encoder.encode(["a cat"]), atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good"]
 
 
 def test_unsupported_family_lists_supported(tmp_path):
