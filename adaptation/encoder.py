@@ -90,7 +90,7 @@ class Encoder:
             if not base:
                 raise ModelNotFoundError(f"{name}: adapter_config.json names no base_model_name_or_path")
             stack.append((loading.local_adapter_dir(name, revision), "mntp", name))
-        for i, extra in enumerate(adapters):
+        for extra in adapters:
             stack.append((loading.local_adapter_dir(str(extra)), f"adapter{len(stack)}", str(extra)))
 
         hf_config = loading.load_config(base, base_revision)
@@ -105,10 +105,10 @@ class Encoder:
             model = apply_adapter(model, directory, adapter_name, merge)
             entries.append(AdapterEntry(name=adapter_name, path=str(directory), merged=merge, source=source))
 
-        tokenizer_source = name if (loading.is_local(name) and loading.has_tokenizer(Path(name))) else base
-        if not loading.is_local(name) and adapter_config:
-            tokenizer_source = name  # published hub checkpoints ship their tokenizer
-        tokenizer = loading.load_tokenizer(tokenizer_source, revision if tokenizer_source == name else base_revision)
+        # a published layout ships its own tokenizer (always on the hub; locally when the files are there)
+        own_tokenizer = bool(adapter_config) and (not loading.is_local(name) or loading.has_tokenizer(Path(name)))
+        tokenizer = (loading.load_tokenizer(name, revision) if own_tokenizer
+                     else loading.load_tokenizer(base, base_revision))
         config = EncoderConfig(
             base_model=str(Path(base).expanduser().resolve()) if loading.is_local(base) else base,
             base_revision=base_revision,
@@ -238,12 +238,11 @@ class Encoder:
         if self.attn == "flash_attention_2":
             out = self.model(input_ids=packed_ids, position_ids=positions)
         else:
-            rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(input_ids)
-            segments = rows[real].unsqueeze(0)
-            mask = encoder_attention_mask(torch.ones_like(packed_ids), self.model.dtype,
-                                          self.config.bidirectional, segment_ids=segments)
             if not self.config.bidirectional:
                 raise UsageError("packing is only implemented for bidirectional attention")
+            rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(input_ids)
+            mask = encoder_attention_mask(torch.ones_like(packed_ids), self.model.dtype,
+                                          segment_ids=rows[real].unsqueeze(0))
             out = self.model(input_ids=packed_ids, attention_mask=mask, position_ids=positions)
         hidden = out[0].new_zeros(*input_ids.shape, out[0].shape[-1])
         hidden[real] = out[0][0]

@@ -30,19 +30,12 @@ class RetrievalData:
 
 
 def exact_search(doc_vectors: np.ndarray, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, row indices) by cosine: the project's exact index, IndexFlatIP on unit vectors.
+    """Top-k (scores, row indices) by cosine, through the indexer's own exact store (GPU when present)."""
+    from indexer.vectors import VectorStore
 
-    The one place that touches FAISS, so it can be swapped for the indexer's vector store.
-    """
-    import faiss
-
-    docs = np.ascontiguousarray(doc_vectors, dtype=np.float32).copy()
-    queries = np.ascontiguousarray(query_vectors, dtype=np.float32).copy()
-    faiss.normalize_L2(docs)
-    faiss.normalize_L2(queries)
-    index = faiss.IndexFlatIP(docs.shape[1])
-    index.add(docs)
-    return index.search(queries, min(k, len(docs)))
+    store = VectorStore.create(doc_vectors.shape[1], "Flat")
+    store.add(np.arange(len(doc_vectors), dtype=np.int64), metrics.unit_rows(doc_vectors))
+    return store.search(metrics.unit_rows(query_vectors), min(k, len(doc_vectors)))
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
