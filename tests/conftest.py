@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (clone with ../shared beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> dict[str, Path]:
+    """The reference fixtures' published LLM2Vec layout (base config + MNTP adapter), pointed at its base.
+
+    The recorded adapter configs name the base by the absolute path it had when built.
+    """
+    root = tmp_path_factory.mktemp("published")
+    names = ("llama", "llama-mntp", "llama-simcse")
+    for name in names:
+        shutil.copytree(FIXTURES / "reference" / name, root / name)
+    for name in ("llama-mntp", "llama-simcse"):
+        config_path = root / name / "adapter_config.json"
+        config = json.loads(config_path.read_text())
+        config["base_model_name_or_path"] = str(root / "llama")
+        config_path.write_text(json.dumps(config))
+    return {name: root / name for name in names}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,23 +11,6 @@ from adaptation import Encoder
 from adaptation.errors import AdapterError, EncoderFormatError, ModelNotFoundError, UnsupportedModelError
 
 TEXTS = ["the quick brown fox", ("Retrieve semantically similar text:", "a cat sat on the mat"), "Paris"]
-REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference"
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory) -> dict[str, Path]:
-    """The reference fixtures' published layout (base config + MNTP adapter), pointed at its base."""
-    root = tmp_path_factory.mktemp("published")
-    for name in ("llama", "llama-mntp", "llama-simcse"):
-        shutil.copytree(REFERENCE / name, root / name)
-    for name in ("llama-mntp", "llama-simcse"):
-        config_path = root / name / "adapter_config.json"
-        config = json.loads(config_path.read_text())
-        config["base_model_name_or_path"] = str(root / "llama")
-        config_path.write_text(json.dumps(config))
-    return {name: root / name for name in ("llama", "llama-mntp", "llama-simcse")}
-
-
 def test_save_load_round_trip_with_adapter_stack(published, tmp_path):
     encoder = Encoder.from_pretrained(published["llama-mntp"], adapters=[published["llama-simcse"]],
                                       pooling="weighted_mean", query_instruction="Find:")
