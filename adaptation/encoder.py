@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from adaptation.progress import ProgressBar
 
 from . import loading
 from .adapters import adapter_weight_file, apply_adapter, copy_adapter
@@ -281,7 +281,7 @@ class Encoder:
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].input_ids))
         out = np.zeros((len(encoded), self.dim), dtype=np.float32)
         self.model.eval()
-        with torch.inference_mode(), tqdm(total=len(encoded), disable=not show_progress, desc="embedding",
+        with torch.inference_mode(), ProgressBar(total=len(encoded), disable=not show_progress, desc="embedding",
                                           unit="text") as bar:
             for start in range(0, len(order), batch_size):
                 index = order[start:start + batch_size]

@@ -225,7 +225,7 @@ class _Builder:
 
     # ---------------------------------------------------------------- phase 2
     def _embed_missing(self, encoder_id: int, embedder: Embedder) -> int:
-        from tqdm.auto import tqdm
+        from adaptation.progress import ProgressBar
 
         from .schema import Chunk
 
@@ -234,7 +234,7 @@ class _Builder:
                                                     Membership.encoder_id == encoder_id).exists()
         with self.Session() as s:
             total = s.query(Chunk.id).where(missing).count()
-        bar = tqdm(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
+        bar = ProgressBar(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
                    disable=not opts.progress or total == 0)
         while True:
             with self.Session() as s:

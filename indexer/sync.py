@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from sqlalchemy import delete, select, text
-from tqdm.auto import tqdm
+from adaptation.progress import ProgressBar
 
 from .chunking import ChunkingConfig, TextChunk, chunk_text
 from .extract import Extracted, Skip, extract
@@ -53,7 +53,7 @@ class DocumentSync:
         self.known = known
         walker = Walker(self.b.folder, opts.include, opts.exclude, hidden=opts.hidden, skip_paths=[self.b.db])
         seen: set[str] = set()
-        bar = tqdm(desc="reading", unit="file", disable=not opts.progress)
+        bar = ProgressBar(desc="reading", unit="file", disable=not opts.progress)
         for item in walker:
             bar.update(1)
             seen.add(item.rel)

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from adaptation.progress import ProgressBar
 
 from ..encoder import is_out_of_memory
 from ..errors import OutOfMemoryError
@@ -112,7 +112,7 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
     optimizer = torch.optim.AdamW(list(params.values()), lr=s.lr, weight_decay=s.weight_decay)
     start = load_checkpoint(s, params, optimizer)
     model.train()
-    with _open_log(s.log_path, start) as log, tqdm(total=s.max_steps, initial=start, desc=s.desc, unit="step") as bar:
+    with _open_log(s.log_path, start) as log, ProgressBar(total=s.max_steps, initial=start, desc=s.desc, unit="step") as bar:
         for step in range(start, s.max_steps):
             lr = learning_rate(step, s)
             for group in optimizer.param_groups:
