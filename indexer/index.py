@@ -21,7 +21,8 @@ from .layout import faiss_path
 from .results import (ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo)
 from .schema import SCHEMA_VERSION, Chunk, Document, EncoderRow, Membership, Run, Skipped
 from .search import Where, allowed_chunk_ids, bm25, rrf
-from .store import FORMAT_VERSION, INDEX_JSON, get_setting, make_engine, session_factory, write_json_atomic
+from .store import (FORMAT_VERSION, INDEX_JSON, get_setting, make_engine, session_factory, sqlite_path,
+                    write_json_atomic)
 from .vectors import VectorStore
 
 
@@ -29,6 +30,7 @@ class Index:
     def __init__(self, path: Path):
         self.path = Path(path).expanduser().resolve()
         self.engine = make_engine(self.path)
+        self._identity = _file_identity(sqlite_path(self.path))
         self.Session = session_factory(self.engine)
         self._stores: dict[int, tuple[int, VectorStore]] = {}   # encoder id -> (generation, store)
         self._embedders: dict[str, Embedder] = {}
@@ -39,6 +41,14 @@ class Index:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def replaced(self) -> bool:
+        """True once ``l2v index --rebuild`` (or anyone) put a new database file at this path.
+
+        Open connections keep reading the old, unlinked file, so a long-lived reader (the UI)
+        asks this and reopens instead of serving the old index for ever.
+        """
+        return _file_identity(sqlite_path(self.path)) != self._identity
 
     def __enter__(self) -> "Index":
         return self
@@ -232,6 +242,14 @@ class Index:
         from .consistency import check
 
         return check(self)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def write_index_json(db: Path, Session) -> None:

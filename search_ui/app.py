@@ -28,7 +28,7 @@ def main() -> None:
         st.error(f"'{db}' is not an l2v database (no metadata.sqlite). Build one with `l2v index FOLDER --db {db}`.")
         st.stop()
     with common.friendly():
-        idx = common.open_index(str(db.resolve()))
+        idx = common.current_index(str(db.resolve()))
     wanted = st.query_params.get("page", "search")
     labels = list(PAGES)
     default = next((i for i, label in enumerate(labels) if PAGES[label] == wanted), 0)

@@ -241,3 +241,26 @@ def test_index_page_shows_an_evaluation_report(monkeypatch, ui_db, tmp_path):
     monkeypatch.setenv("L2V_UI_REPORT", str(tmp_path / "bad.json"))
     at = app(monkeypatch, ui_db, "index")
     assert not at.exception and "not an l2v evaluation report" in at.warning[0].value
+
+
+def test_a_rebuilt_database_is_reopened_without_restarting(monkeypatch, tmp_path):
+    """`l2v index --rebuild` writes a new metadata.sqlite; the running app must serve it, not the old file."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "old.md").write_text("# Old\n\nAlbatross migration routes over the southern ocean.\n")
+    db = tmp_path / "db.l2v"
+    options = IndexOptions(chunk_tokens=64, overlap=8, progress=False)
+    build_index(folder, db, {"hash": "hash:32"}, options)
+    at = search(app(monkeypatch, db), "albatross")
+    assert any("old.md" in h for h in hits(at))
+
+    (folder / "old.md").unlink()
+    (folder / "new.md").write_text("# New\n\nVolcanic islands form where magma rises through the crust.\n")
+    with Index.open(db) as before:
+        build_index(folder, db, {"hash": "hash:32"}, IndexOptions(chunk_tokens=64, overlap=8, progress=False,
+                                                                  rebuild=True))
+        assert before.replaced()
+    at = search(app(monkeypatch, db), "volcanic islands")     # a rerun in the same server process
+    no_errors(at)
+    found = hits(at)
+    assert found and all("new.md" in h for h in found) and not any("old.md" in h for h in found)

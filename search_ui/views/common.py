@@ -32,6 +32,17 @@ def open_index(db: str):
     return Index.open(db)
 
 
+def current_index(db: str):
+    """The cached ``Index``, reopened (encoders too) when the database was rebuilt under the server."""
+    idx = open_index(db)
+    if idx.replaced():
+        idx.close()
+        open_index.clear()
+        load_embedder.clear()
+        idx = open_index(db)
+    return idx
+
+
 @st.cache_resource(show_spinner="Loading encoder…")
 def load_embedder(db: str, name: str, fingerprint: str):
     """Load an encoder once per process; the fingerprint in the key reloads it when the index changes encoder."""
