@@ -107,3 +107,26 @@ def test_out_of_memory_splits_the_batch(tiny_model_dir):
     small = SmallMemoryEncoder(base.model, base.tokenizer, base.config)
     texts = [f"text number {i} about rivers" for i in range(7)]
     np.testing.assert_allclose(small.encode(texts, batch_size=7), base.encode(texts, batch_size=7), atol=1e-5)
+
+
+def test_cpu_forward_passes_are_capped_by_padded_tokens(tiny_model_dir):
+    """A batch is split so each forward pass holds at most ``tokens_per_forward`` padded tokens."""
+    from adaptation import Encoder
+
+    encoder = Encoder.from_pretrained(tiny_model_dir("llama"))
+    assert encoder.tokens_per_forward is not None and encoder.tokens_per_forward >= 512  # on by default on CPU
+    texts = [" ".join(["river"] * n) for n in (3, 40, 9, 25, 2, 31, 17, 5)]
+    whole = encoder.encode(texts, batch_size=8)
+    shapes: list[tuple[int, int]] = []
+    hook = encoder.model.register_forward_hook(lambda _m, args, kwargs, _out: shapes.append(tuple(kwargs["input_ids"].shape)),
+                                               with_kwargs=True)
+    try:
+        encoder.tokens_per_forward = 64
+        capped = encoder.encode(texts, batch_size=8)
+    finally:
+        hook.remove()
+        encoder.tokens_per_forward = None
+    np.testing.assert_allclose(capped, whole, atol=1e-5)
+    assert len(shapes) > 1 and sum(rows for rows, _ in shapes) == len(texts)
+    # every pass fits the budget, except a single text longer than the budget on its own
+    assert all(rows * length <= 64 or rows == 1 for rows, length in shapes), shapes
