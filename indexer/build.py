@@ -39,7 +39,8 @@ class IndexOptions:
     rebuild: bool = False
     hidden: bool = False
     max_bytes: int = 50 << 20
-    batch_docs: int = 64                # documents per phase-1 transaction
+    batch_docs: int = 64                # documents per phase-1 transaction ...
+    max_removal_batch_docs: int = 1024  # ... growing up to this when it removes vectors (see DocumentSync)
     embed_batch: int = 256              # chunks per embedding call
     commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
     commit_growth: float = 0.25         # ... and at least this fraction of the index (keeps rewrites O(n) overall)

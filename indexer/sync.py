@@ -43,6 +43,7 @@ class DocumentSync:
         self.b, self.chunking, self.report = builder, chunking, report
         self._load_tokenizer, self._tokenizer = load_tokenizer, None
         self.batch: list = []          # _Upsert | _Skip | ("delete", path) | ("touch", entry)
+        self.batch_removes = False     # does the batch take chunks out of the index?
 
     def run(self) -> None:
         opts = self.b.options
@@ -98,17 +99,33 @@ class DocumentSync:
 
     def _queue(self, action) -> None:
         self.batch.append(action)
-        if len(self.batch) >= self.b.options.batch_docs:
+        self.batch_removes = self.batch_removes or self._removes(action)
+        if len(self.batch) >= self._batch_limit():
             self._flush()
+
+    def _removes(self, action) -> bool:
+        if isinstance(action, tuple):
+            return action[0] == "delete"
+        return isinstance(action, (_Skip, _Upsert)) and self._rel(action) in self.known
+
+    @staticmethod
+    def _rel(action) -> str:
+        return action.entry.rel if isinstance(action, _Upsert) else action.rel
+
+    def _batch_limit(self) -> int:
+        """A batch that removes vectors rewrites every encoder's whole FAISS file, so such batches
+        grow with the database (like phase 2's commits) and editing many files stays O(n) in writes."""
+        opts = self.b.options
+        if not self.batch_removes:
+            return opts.batch_docs
+        return max(opts.batch_docs, min(opts.max_removal_batch_docs, int(opts.commit_growth * len(self.known))))
 
     def _flush(self) -> None:
         if not self.batch:
             return
-        batch, self.batch, report = self.batch, [], self.report
+        batch, self.batch, self.batch_removes, report = self.batch, [], False, self.report
         with self.b.Session() as s, s.begin():
-            gone = [a[1] for a in batch if isinstance(a, tuple) and a[0] == "delete"]
-            gone += [a.rel for a in batch if isinstance(a, (_Skip,)) and a.rel in self.known]
-            gone += [a.entry.rel for a in batch if isinstance(a, _Upsert) and a.entry.rel in self.known]
+            gone = [a[1] if isinstance(a, tuple) else self._rel(a) for a in batch if self._removes(a)]
             old_docs = [self.known[p][0] for p in gone]
             old_chunks = list(s.scalars(select(Chunk.id).where(Chunk.document_id.in_(old_docs)))) if old_docs else []
             if old_chunks:

@@ -268,3 +268,24 @@ def test_gpu_search_matches_cpu(tmp_path):
     assert (ids[:, 0] == np.arange(20) + 1).all()
     store.save(tmp_path / "x.faiss")
     assert "Gpu" not in type(faiss.read_index(str(tmp_path / "x.faiss"))).__name__
+
+
+def test_editing_many_files_rewrites_faiss_a_bounded_number_of_times(tmp_path):
+    """Batches that remove vectors rewrite whole FAISS files, so they grow with the database:
+    editing 24 of 80 files is one phase-1 generation (limit 0.5 x 80 known documents), not six
+    4-document batches."""
+    folder, encoders = tmp_path / "docs", {"h": "hash:32"}
+    paths = make_corpus(folder, 80, paragraphs=2)
+    options = hash_options(commit_chunks=100_000, commit_growth=0.5)   # phase 2 commits once, at the end
+    build_index(folder, tmp_path / "db", encoders, options)
+    with Index.open(tmp_path / "db") as idx:
+        before = idx.encoders()[0].generation
+    for i, path in enumerate(paths[:24]):
+        write_doc(path, 900 + i, paragraphs=3)
+    report = build_index(folder, tmp_path / "db", encoders, options)
+    with Index.open(tmp_path / "db") as idx:
+        assert idx.check_consistency() == []
+        assert idx.encoders()[0].generation - before == 2      # one removal commit + one embedding commit
+    assert report.docs_changed == 24
+    build_index(folder, tmp_path / "clean", encoders, options)
+    assert chunk_state(tmp_path / "db") == chunk_state(tmp_path / "clean")
