@@ -38,6 +38,9 @@ class EncoderConfig:
     attn_implementation: str = "auto"
     query_instruction: str = ""
     document_instruction: str = ""
+    # share of the dense ranking in hybrid (dense + BM25) search; measure it per encoder
+    # (bench/bench_hybrid.py): a weak encoder fused 50/50 drags a good BM25 ranking down
+    hybrid_dense_weight: float = 0.5
     adapters: list[AdapterEntry] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
     versions: dict[str, str] = field(default_factory=dict)
@@ -79,7 +82,7 @@ class EncoderConfig:
         data = self.to_dict()
         # where files live, how fast we run and the query side do not change stored vectors
         for volatile in ("versions", "attn_implementation", "format_version", "base_model", "base_revision",
-                         "dtype", "query_instruction"):
+                         "dtype", "query_instruction", "hybrid_dense_weight"):
             data.pop(volatile)
         data["adapters"] = [{"name": a["name"], "merged": a["merged"]} for a in data["adapters"]]
         return data

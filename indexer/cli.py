@@ -54,6 +54,9 @@ def search_cmd(
                                               help="Query instruction (default: the encoder's saved one)."),
     k: int = typer.Option(10, "-k", "--top-k", help="Number of results."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion."),
+    dense_weight: Optional[float] = typer.Option(None, "--dense-weight", min=0.0, max=1.0,
+                                                 help="With --hybrid: the dense ranking's share of the fusion, the "
+                                                      "rest is BM25's (default: the encoder's recorded weight)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     path: Optional[str] = typer.Option(None, "--path", help="Only documents whose relative path matches this glob."),
     types: list[str] = typer.Option([], "--type", help="Only these file types (extension), repeatable."),
@@ -64,7 +67,8 @@ def search_cmd(
     with Index.open(db) as idx:
         started = time.perf_counter()
         hits = idx.search(query, encoder=encoder, k=k, instruction=instruction,
-                          where={"path": path, "type": types} if (path or types) else None, hybrid=hybrid)
+                          where={"path": path, "type": types} if (path or types) else None, hybrid=hybrid,
+                          dense_weight=dense_weight)
         elapsed = time.perf_counter() - started
     if as_json:
         typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))

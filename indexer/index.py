@@ -178,19 +178,33 @@ class Index:
 
     # ---------------------------------------------------------------- search
     def search(self, query: str, encoder: str | None = None, k: int = 10, instruction: str | None = None,
-               where: Any = None, hybrid: bool = False) -> list[SearchResult]:
+               where: Any = None, hybrid: bool = False, dense_weight: float | None = None) -> list[SearchResult]:
         """Top-k chunks for ``query``; ``instruction`` defaults to the encoder's saved query instruction."""
         if k < 1:
             raise UsageError(f"k must be at least 1, got {k}")
         name = self._encoder_row(encoder).name
         vector = self.embedder(name).encode_queries([query], instruction=instruction)
-        return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None)
+        return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None,
+                                  dense_weight=dense_weight)
+
+    def hybrid_dense_weight(self, encoder: str | None = None) -> float:
+        """The dense share of hybrid search the encoder recorded (0.5 when it recorded none)."""
+        config = json.loads(self._encoder_row(encoder).config or "{}")
+        return float(config.get("hybrid_dense_weight", 0.5))
 
     def search_vector(self, vector: np.ndarray, encoder: str | None = None, k: int = 10, where: Any = None,
-                      bm25_query: str | None = None) -> list[SearchResult]:
-        """Search with an already computed query vector (normalized here); with ``bm25_query``, fuse with BM25."""
+                      bm25_query: str | None = None, dense_weight: float | None = None) -> list[SearchResult]:
+        """Search with an already computed query vector (normalized here); with ``bm25_query``, fuse with BM25.
+
+        Fusion is weighted reciprocal rank fusion: ``dense_weight`` for the dense ranking, the rest for
+        BM25 (None: the encoder's recorded ``hybrid_dense_weight``).
+        """
         where = Where.of(where)
         row = self._encoder_row(encoder)
+        if dense_weight is None:
+            dense_weight = self.hybrid_dense_weight(row.name)
+        if not 0.0 <= dense_weight <= 1.0:
+            raise UsageError(f"dense weight must be between 0 and 1, got {dense_weight}")
         store = self.vectors(row.name)
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if q.shape[1] != store.dim:
@@ -203,7 +217,7 @@ class Index:
             dense = {int(i): float(v) for i, v in zip(ids, scores) if i >= 0}
             if bm25_query:
                 lexical = bm25(s, bm25_query, depth, set(allowed) if allowed is not None else None)
-                fused = rrf([list(dense), lexical])[:k]
+                fused = rrf([list(dense), lexical], weights=[dense_weight, 1.0 - dense_weight])[:k]
                 ranks = {c: r for r, c in enumerate(lexical, start=1)}
                 hits = [(c, score, dense.get(c), ranks.get(c)) for c, score in fused]
             else:

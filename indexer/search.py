@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from sqlalchemy import select, text
 
@@ -61,10 +61,12 @@ def bm25(session, query: str, limit: int, allowed: set[int] | None = None) -> li
     return ids[:limit]
 
 
-def rrf(rankings: Iterable[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: sum over rankings of 1 / (k + rank)."""
+def rrf(rankings: Iterable[list[int]], k: int = RRF_K,
+        weights: Sequence[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: sum over rankings of weight / (k + rank) (weights default to 1)."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    rankings = list(rankings)
+    for ranking, weight in zip(rankings, weights if weights is not None else [1.0] * len(rankings)):
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -49,7 +49,7 @@ def demo_cmd(
         from indexer import Index
 
         with Index.open(db) as index:
-            typer.echo(f"\nsearch (hybrid: dense + BM25): {query}")
+            typer.echo(f"\nsearch (hybrid: dense weight {index.hybrid_dense_weight(name):g} + BM25): {query}")
             for hit in index.search(query, encoder=name, k=5, hybrid=True):
                 typer.echo(f"  {hit.score:.3f}  {hit.path}  {hit.title[:60]}")
         return

@@ -63,6 +63,16 @@ def test_fingerprint_tracks_what_changes_vectors(tiny_model_dir, tiny_encoder):
     assert base.fingerprint != tiny_encoder("mistral").fingerprint  # same shapes, different config/weights
 
 
+def test_search_preferences_are_saved_but_do_not_change_the_fingerprint(tiny_model_dir, tmp_path):
+    encoder = Encoder.from_pretrained(tiny_model_dir("llama"))
+    before = encoder.fingerprint
+    encoder.config.hybrid_dense_weight = 0.2
+    encoder.save(tmp_path / "enc")
+    loaded = Encoder.load(tmp_path / "enc")
+    assert loaded.config.hybrid_dense_weight == 0.2
+    assert loaded.fingerprint == before                # the stored vectors would not change
+
+
 def test_failed_save_leaves_no_directory_and_keeps_the_previous_one(tiny_encoder, tmp_path):
     """A save that dies half-way (here: an adapter whose files vanished) changes nothing on disk."""
     from adaptation.config import AdapterEntry

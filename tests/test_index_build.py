@@ -230,12 +230,33 @@ def test_hybrid_finds_rare_words_and_fuses_by_rank(tmp_path):
     with Index.open(tmp_path / "db") as idx:
         hits = idx.search("zyzzyva", k=3, hybrid=True)
         assert hits[0].path == "rare.txt" and hits[0].bm25_rank == 1 and hits[0].dense_score is not None
-        assert hits[0].score == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + 1))  # first in both rankings
+        assert idx.hybrid_dense_weight() == 0.5                          # the HashEmbedder records no weight
+        assert hits[0].score == pytest.approx(0.5 / (RRF_K + 1) + 0.5 / (RRF_K + 1))  # first in both rankings
         assert idx.search("zyzzyva", k=3, hybrid=True, where={"type": "md"})[0].path != "rare.txt"
         assert idx.search('"; DROP TABLE chunks; --', k=2, hybrid=True)  # user text never breaks FTS syntax
     fused = rrf([[1, 2, 3], [3, 1]])
     assert [i for i, _ in fused] == [1, 3, 2]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_hybrid_dense_weight_moves_between_the_two_rankings(tmp_path):
+    from indexer.search import bm25, rrf
+
+    assert [i for i, _ in rrf([[1, 2], [2, 1]], weights=[0.25, 0.75])] == [2, 1]
+    assert [i for i, _ in rrf([[1, 2], [3, 2]], weights=[1.0, 0.0])][:2] == [1, 2]
+    docs = tmp_path / "docs"
+    make_corpus(docs, 12)
+    build_index(docs, tmp_path / "db", {"h": "hash:32"}, hash_options())
+    with Index.open(tmp_path / "db") as idx:
+        query = QUERIES[0]
+        dense = [h.chunk_id for h in idx.search(query, k=50)]
+        with idx.Session() as s:
+            lexical = bm25(s, query, 50)
+        assert dense[:5] != lexical[:5]                                  # the two rankings disagree here
+        assert [h.chunk_id for h in idx.search(query, k=5, hybrid=True, dense_weight=1.0)] == dense[:5]
+        assert [h.chunk_id for h in idx.search(query, k=5, hybrid=True, dense_weight=0.0)] == lexical[:5]
+        with pytest.raises(UsageError, match="between 0 and 1"):
+            idx.search(query, hybrid=True, dense_weight=1.5)
 
 
 def test_document_lookup_by_id_and_path(tmp_path):

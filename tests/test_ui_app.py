@@ -96,6 +96,15 @@ def test_search_filters_k_and_hybrid(monkeypatch, ui_db):
     at.toggle(key="search_hybrid").set_value(True).run()
     no_errors(at)
     assert len(hits(at)) == 3 and all("BM25 rank" in h for h in hits(at))
+    # the dense weight starts at the encoder's recorded one; at 0 the hits are BM25's own order
+    weight = at.slider(key="search_hash_dense_weight")
+    assert weight.value == 0.5 and not weight.disabled
+    weight.set_value(0.0).run()
+    no_errors(at)
+    ranks = [int(h.split("BM25 rank ")[1].split("<")[0].split()[0].strip("#")) for h in hits(at)]
+    assert ranks == [1, 2, 3], ranks
+    at.toggle(key="search_hybrid").set_value(False).run()
+    assert at.slider(key="search_hash_dense_weight").disabled
 
 
 def test_compare_page(monkeypatch, ui_db):

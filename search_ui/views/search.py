@@ -100,6 +100,10 @@ def render(idx, db: str) -> None:
         hybrid = st.toggle("Hybrid (dense + BM25)", key="search_hybrid", value=True,
                            help="Fuse the encoder's ranking with keyword BM25 by reciprocal rank fusion "
                                 "(on by default: it rescues exact names and small encoders).")
+        dense_weight = st.slider("Dense weight", 0.0, 1.0, idx.hybrid_dense_weight(name), 0.05,
+                                 key=f"search_{name}_dense_weight", disabled=not hybrid,
+                                 help="The encoder's share of the fused ranking; the rest is BM25's. The default is "
+                                      "the weight the encoder recorded (measured for it: a weak encoder gets less).")
         with st.expander("Filters"):
             glob = st.text_input("Path glob", key="search_path", placeholder="peps/** or *.md")
             types = st.multiselect("File types", file_types(db), key="search_types")
@@ -114,7 +118,8 @@ def render(idx, db: str) -> None:
         with st.spinner("Searching…"):
             started = time.perf_counter()
             hits = idx.search(query, encoder=name, k=int(k), instruction=instruction,
-                              where={"path": glob or None, "type": types}, hybrid=hybrid)
+                              where={"path": glob or None, "type": types}, hybrid=hybrid,
+                              dense_weight=dense_weight if hybrid else None)
             elapsed = (time.perf_counter() - started) * 1000
     if not hits:
         st.warning("No hits. Loosen the filters or try other words.")
