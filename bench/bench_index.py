@@ -221,6 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes only (smoke test)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "index.md"))
+    parser.add_argument("--search-only", action="store_true", help="only the search latency / recall table")
+    parser.add_argument("--sizes", default=None, help="comma-separated vector counts for the search table")
+    parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest size at which HNSW32 is built")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch/FAISS threads (1: other jobs share this 2-core machine, more threads only spin)")
     args = parser.parse_args()
@@ -242,14 +245,17 @@ def main() -> None:
                  f"Python {platform.python_version()}); {args.threads} torch/FAISS thread(s). Other jobs shared "
                  f"the CPU while this ran (load average {os.getloadavg()[0]:.1f} at start), so absolute times "
                  "are pessimistic.\n"]
-        parts.append(bench_build(tmp, tiny, 40 if args.quick else 120))
-        print(parts[-1], flush=True)
-        parts.append(bench_e2e(tmp, tiny))
-        print(parts[-1], flush=True)
-        parts.append(bench_memory(tmp) if not args.quick else "")
-        print(parts[-1], flush=True)
+        if not args.search_only:
+            parts.append(bench_build(tmp, tiny, 40 if args.quick else 120))
+            print(parts[-1], flush=True)
+            parts.append(bench_e2e(tmp, tiny))
+            print(parts[-1], flush=True)
+            parts.append(bench_memory(tmp) if not args.quick else "")
+            print(parts[-1], flush=True)
         sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
-        parts.append(bench_search(sizes, tiny, hnsw_max=100_000))
+        if args.sizes:
+            sizes = [int(n) for n in args.sizes.split(",")]
+        parts.append(bench_search(sizes, tiny, hnsw_max=args.hnsw_max))
         print(parts[-1], flush=True)
         parts.append(f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s "
                      f"(peak RSS of the benchmark process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB).\n")

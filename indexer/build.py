@@ -10,6 +10,7 @@ size+mtime without being read, chunks already embedded are not embedded again).
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 from sqlalchemy import select
 
 from .chunking import ChunkingConfig
-from .embedder import Embedder, LazyEmbedder, load_embedder, resolve_source
+from .embedder import Embedder, LazyEmbedder, load_embedder, loaded_config, resolve_source
 from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
 from .schema import EncoderRow, Membership, Run
@@ -126,6 +127,10 @@ class _Builder:
                         "chunks_added", "chunks_removed"):
                 setattr(row, key, getattr(report, key))
             row.chunks_embedded = sum(report.chunks_embedded.values())
+            for name, embedder in embedders.items():  # search preferences (e.g. hybrid_dense_weight) may have changed
+                config = loaded_config(embedder)
+                if config is not None:
+                    s.get(EncoderRow, named[name]).config = json.dumps(config, default=str)
         from .index import write_index_json
 
         write_index_json(self.db, self.Session)
@@ -172,8 +177,6 @@ class _Builder:
             row = s.scalar(select(EncoderRow).where(EncoderRow.name == name))
             factory = normalize_factory(self.options.factory) if self.options.factory else None
             if row is None:
-                import json
-
                 row = EncoderRow(name=name, fingerprint=embedder.fingerprint, dim=int(embedder.dim),
                                  factory=factory or "Flat", source=self.sources[name],
                                  config=json.dumps(embedder.config, default=str), generation=0, ntotal=0,

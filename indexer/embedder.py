@@ -97,6 +97,13 @@ class EncoderAdapter:
         return self.encoder.encode_queries(list(texts), batch_size=self.batch_size, normalize=True, **extra)
 
 
+def loaded_config(embedder: Embedder) -> dict[str, Any] | None:
+    """The embedder's config if it is in memory already (never loads a recorded encoder for it)."""
+    if isinstance(embedder, LazyEmbedder):
+        return embedder.loaded.config if embedder.loaded is not None else None
+    return embedder.config
+
+
 def load_embedder(source: str) -> Embedder:
     """A saved encoder dir, a published checkpoint dir, a hub id, or ``hash:DIM[:SEED]``."""
     if source.startswith("<"):
@@ -120,6 +127,10 @@ class LazyEmbedder:
     def __init__(self, name: str, source: str, fingerprint: str, dim: int):
         self.name, self.source, self.fingerprint, self.dim = name, source, fingerprint, dim
         self._loaded: Embedder | None = None
+
+    @property
+    def loaded(self) -> Embedder | None:
+        return self._loaded
 
     def load(self) -> Embedder:
         if self._loaded is None:

@@ -154,3 +154,26 @@ def test_recorded_encoder_is_loaded_only_when_needed_and_checked(encoders, tmp_p
     with Index.open(tmp_path / "db") as idx:  # the refused run left a consistent index, edit pending
         assert idx.check_consistency() == [] and idx.encoders()[0].n_pending > 0
         assert idx.runs()[0].status == "failed"
+
+
+def test_search_preferences_follow_the_encoder_on_the_next_run_that_loads_it(encoders, tmp_path):
+    """Editing hybrid_dense_weight in a saved encoder does not change its vectors (same fingerprint);
+    the database picks the new value up the next time a run loads the encoder."""
+    import shutil
+
+    from indexer_helpers import write_doc
+
+    docs, enc = tmp_path / "docs", tmp_path / "enc"
+    paths = make_corpus(docs, 2, paragraphs=1)
+    shutil.copytree(encoders["llama"], enc)
+    build_index(docs, tmp_path / "db", {"m": str(enc)})
+    config = json.loads((enc / "encoder_config.json").read_text())
+    config["hybrid_dense_weight"] = 0.2
+    (enc / "encoder_config.json").write_text(json.dumps(config))
+    build_index(docs, tmp_path / "db")                    # no-op: the encoder is not loaded, nothing changes
+    with Index.open(tmp_path / "db") as idx:
+        assert idx.hybrid_dense_weight() == 0.5
+    write_doc(paths[0], 7, paragraphs=1)
+    build_index(docs, tmp_path / "db")                    # loads the encoder (same fingerprint) to embed
+    with Index.open(tmp_path / "db") as idx:
+        assert idx.hybrid_dense_weight() == 0.2
