@@ -79,10 +79,24 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as err:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(err, click.ClickException):
+    except Exception as err:  # click usage errors (bad option values) arrive here in non-standalone mode
+        if isinstance(err, _click_exceptions()):
             err.show()
             sys.exit(err.exit_code)
         raise
+
+
+def _click_exceptions() -> tuple[type, ...]:
+    """Usage-error base classes: typer >= 0.2x vendors click as ``typer._click``; older typer uses click."""
+    found: list[type] = []
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+        found.append(TyperClickException)
+    except ImportError:
+        pass
+    try:
+        import click
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)

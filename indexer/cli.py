@@ -57,6 +57,10 @@ def search_cmd(
     dense_weight: Optional[float] = typer.Option(None, "--dense-weight", min=0.0, max=1.0,
                                                  help="With --hybrid: the dense ranking's share of the fusion, the "
                                                       "rest is BM25's (default: the encoder's recorded weight)."),
+    nprobe: Optional[int] = typer.Option(None, "--nprobe", min=1,
+                                         help="IVF indexes: lists to visit (more = higher recall, slower)."),
+    ef_search: Optional[int] = typer.Option(None, "--ef-search", min=1,
+                                            help="HNSW indexes: candidate list size (more = higher recall, slower)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     path: Optional[str] = typer.Option(None, "--path", help="Only documents whose relative path matches this glob."),
     types: list[str] = typer.Option([], "--type", help="Only these file types (extension), repeatable."),
@@ -68,7 +72,7 @@ def search_cmd(
         started = time.perf_counter()
         hits = idx.search(query, encoder=encoder, k=k, instruction=instruction,
                           where={"path": path, "type": types} if (path or types) else None, hybrid=hybrid,
-                          dense_weight=dense_weight)
+                          dense_weight=dense_weight, nprobe=nprobe, ef_search=ef_search)
         elapsed = time.perf_counter() - started
     if as_json:
         typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))

@@ -178,14 +178,18 @@ class Index:
 
     # ---------------------------------------------------------------- search
     def search(self, query: str, encoder: str | None = None, k: int = 10, instruction: str | None = None,
-               where: Any = None, hybrid: bool = False, dense_weight: float | None = None) -> list[SearchResult]:
-        """Top-k chunks for ``query``; ``instruction`` defaults to the encoder's saved query instruction."""
+               where: Any = None, hybrid: bool = False, dense_weight: float | None = None,
+               nprobe: int | None = None, ef_search: int | None = None) -> list[SearchResult]:
+        """Top-k chunks for ``query``; ``instruction`` defaults to the encoder's saved query instruction.
+
+        ``nprobe`` (IVF) and ``ef_search`` (HNSW) raise an approximate index's recall for this search.
+        """
         if k < 1:
             raise UsageError(f"k must be at least 1, got {k}")
         name = self._encoder_row(encoder).name
         vector = self.embedder(name).encode_queries([query], instruction=instruction)
         return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None,
-                                  dense_weight=dense_weight)
+                                  dense_weight=dense_weight, nprobe=nprobe, ef_search=ef_search)
 
     def hybrid_dense_weight(self, encoder: str | None = None) -> float:
         """The dense share of hybrid search the encoder recorded (0.5 when it recorded none)."""
@@ -193,7 +197,8 @@ class Index:
         return float(config.get("hybrid_dense_weight", 0.5))
 
     def search_vector(self, vector: np.ndarray, encoder: str | None = None, k: int = 10, where: Any = None,
-                      bm25_query: str | None = None, dense_weight: float | None = None) -> list[SearchResult]:
+                      bm25_query: str | None = None, dense_weight: float | None = None, nprobe: int | None = None,
+                      ef_search: int | None = None) -> list[SearchResult]:
         """Search with an already computed query vector (normalized here); with ``bm25_query``, fuse with BM25.
 
         Fusion is weighted reciprocal rank fusion: ``dense_weight`` for the dense ranking, the rest for
@@ -213,8 +218,8 @@ class Index:
         with self.Session() as s:
             allowed = allowed_chunk_ids(s, where) if where else None
             depth = max(k, 50) if bm25_query else k
-            scores, ids = self._dense(store, q, depth, allowed)
-            dense = {int(i): float(v) for i, v in zip(ids, scores) if i >= 0}
+            scores, ids = store.search(q, depth, allowed=allowed, nprobe=nprobe, ef_search=ef_search)
+            dense = {int(i): float(v) for i, v in zip(ids[0], scores[0]) if i >= 0}
             if bm25_query:
                 lexical = bm25(s, bm25_query, depth, set(allowed) if allowed is not None else None)
                 fused = rrf([list(dense), lexical], weights=[dense_weight, 1.0 - dense_weight])[:k]
@@ -223,19 +228,6 @@ class Index:
             else:
                 hits = [(c, v, v, None) for c, v in list(dense.items())[:k]]
             return self._results(s, hits, row.name)
-
-    @staticmethod
-    def _dense(store: VectorStore, q: np.ndarray, k: int, allowed: list[int] | None):
-        if allowed is not None:
-            if not allowed:
-                return [], []
-            import faiss
-
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
-            scores, ids = store.index.search(q, k, params=params)
-        else:
-            scores, ids = store.search(q, k)
-        return scores[0], ids[0]
 
     def _results(self, s, hits, encoder: str) -> list[SearchResult]:
         ids = [c for c, *_ in hits]

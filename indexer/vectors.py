@@ -167,14 +167,39 @@ class VectorStore:
         self._rebuild(ids, self._reconstruct(ids), train=True)
         return True
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of shape (n, k); missing hits have id -1."""
-        if self.ntotal == 0:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, nprobe: int | None = None,
+               ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of shape (n, k); missing hits have id -1.
+
+        ``allowed`` restricts hits to those ids (filters); ``nprobe`` (IVF) and ``ef_search`` (HNSW)
+        trade speed for recall for this search only (defaults: the values set at load).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             n = len(queries)
             return np.zeros((n, k), "float32"), -np.ones((n, k), "int64")
+        params = self._search_parameters(allowed, nprobe, ef_search)
+        if params is not None:
+            return self.index.search(queries, k, params=params)  # per-search parameters: the CPU index
         if self._dirty:
             self._gpu, self._dirty = _gpu_copy(self.index), False
-        return (self._gpu or self.index).search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return (self._gpu or self.index).search(queries, k)
+
+    def _search_parameters(self, allowed: np.ndarray | None, nprobe: int | None,
+                           ef_search: int | None) -> faiss.SearchParameters | None:
+        for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be at least 1, got {value}")
+        if allowed is None and nprobe is None and ef_search is None:
+            return None
+        # the selector goes through the constructor, which keeps it alive as long as the parameters
+        selector = {} if allowed is None else {"sel": faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))}
+        inner = faiss.downcast_index(self.index.index)
+        if faiss.try_extract_index_ivf(inner) is not None and nprobe is not None:
+            return faiss.SearchParametersIVF(nprobe=int(nprobe), **selector)
+        if hasattr(inner, "hnsw") and ef_search is not None:
+            return faiss.SearchParametersHNSW(efSearch=int(ef_search), **selector)
+        return faiss.SearchParameters(**selector)
 
     def save(self, path: Path) -> None:
         """Atomic: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new file."""

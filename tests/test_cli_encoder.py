@@ -38,3 +38,12 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
     assert len(missing.stderr.strip().splitlines()) == 1
     bad = l2v("encoder", "embed", str(tmp_path / "nope"), "text")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "no such directory" in bad.stderr
+
+
+def test_bad_option_values_are_usage_errors_not_tracebacks(tmp_path):
+    """typer validates option values through its vendored click: still a usage message and exit 2."""
+    for args in (("search", str(tmp_path), "query", "-k", "abc"), ("search", str(tmp_path), "query", "--nprobe", "0"),
+                 ("search", str(tmp_path), "query", "--dense-weight", "2")):
+        done = l2v(*args)
+        assert done.returncode == 2, (args, done.stderr[-500:])
+        assert "Traceback" not in done.stderr and "Invalid value" in done.stderr, done.stderr[-500:]

@@ -310,3 +310,36 @@ def test_editing_many_files_rewrites_faiss_a_bounded_number_of_times(tmp_path):
     assert report.docs_changed == 24
     build_index(folder, tmp_path / "clean", encoders, options)
     assert chunk_state(tmp_path / "db") == chunk_state(tmp_path / "clean")
+
+
+def test_search_time_recall_knobs_against_brute_force():
+    """nprobe (IVF) and ef_search (HNSW) per search: all lists / a wide beam give the exact answer."""
+    from indexer.vectors import VectorStore
+
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((4000, 16)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    queries = data[:50] + 0.3 * rng.standard_normal((50, 16)).astype(np.float32)
+    ids = np.arange(1, 4001, dtype=np.int64)
+    exact = ids[np.argsort(-(queries @ data.T), axis=1)[:, :10]]
+
+    def recall(found):
+        return np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
+
+    ivf = VectorStore.create(16, "IVF64,Flat")
+    ivf.add(ids, data)
+    assert ivf.maybe_train(final=True)
+    assert recall(ivf.search(queries, 10, nprobe=1)[1]) < 0.9
+    assert recall(ivf.search(queries, 10, nprobe=64)[1]) == 1.0
+    hnsw = VectorStore.create(16, "HNSW4")
+    hnsw.add(ids, data)
+    low, high = recall(hnsw.search(queries, 10, ef_search=10)[1]), recall(hnsw.search(queries, 10, ef_search=1000)[1])
+    assert low < high and high >= 0.99, (low, high)
+    # a filter and a knob together: only allowed ids, exactly the best allowed ones
+    allowed = ids[::3]
+    _, found = ivf.search(queries[:5], 10, allowed=allowed, nprobe=64)
+    mask = np.isin(ids, allowed)
+    best = ids[mask][np.argsort(-(queries[:5] @ data[mask].T), axis=1)[:, :10]]
+    assert (found == best).all()
+    with pytest.raises(UsageError, match="nprobe must be at least 1"):
+        ivf.search(queries, 10, nprobe=0)
