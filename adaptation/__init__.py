@@ -11,5 +11,5 @@ from .lazy import lazy_exports
 if TYPE_CHECKING:
     from .encoder import Encoder
 
-__all__ = ["Encoder", "L2VError"]
-__getattr__ = lazy_exports(__name__, {"Encoder": ".encoder"})
+__getattr__, _lazy = lazy_exports(__name__, {".encoder": ["Encoder"]})
+__all__ = ["L2VError", *_lazy]

@@ -7,7 +7,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from adaptation.progress import ProgressBar
 
 from . import loading
 from .adapters import adapter_weight_file, apply_adapter, copy_adapter
@@ -17,6 +16,7 @@ from .errors import EncoderFormatError, ModelNotFoundError, OutOfMemoryError, Us
 from .families import check_supported
 from .inputs import EncodedText, InputBuilder, Item
 from .pooling import check_pooling, pool
+from .progress import ProgressBar
 from .storage import atomic_directory, content_hash, copy_base_model, directory_identity, fingerprint
 
 log = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ class Encoder:
         out = np.zeros((len(encoded), self.dim), dtype=np.float32)
         self.model.eval()
         with torch.inference_mode(), ProgressBar(total=len(encoded), disable=not show_progress, desc="embedding",
-                                          unit="text") as bar:
+                                                 unit="text") as bar:
             for start in range(0, len(order), batch_size):
                 for index in self._forward_groups(order[start:start + batch_size], encoded):
                     vectors = self._embed_rows([encoded[i] for i in index])

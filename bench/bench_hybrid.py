@@ -60,8 +60,7 @@ def main() -> None:
     for w in weights:
         runs[f"hybrid, dense weight {w:g}"] = {}
     with Index.open(db) as idx:
-        doc_of = {c.id: Path(c_path).stem for c, c_path in
-                  ((c, d.path) for d in idx.documents() for c in idx.chunks(document_id=d.id))}
+        doc_of = {c.id: Path(c.path).stem for c in idx.chunks()}
         for qid, query in zip(data.query_ids, data.query_texts):
             dense = [r.chunk_id for r in idx.search(query, encoder="enc", k=args.depth)]
             with idx.Session() as s:

@@ -39,21 +39,10 @@ if TYPE_CHECKING:
     from .results import ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
     from .search import Where
 
-__all__ = ['IndexOptions', 'RunReport', 'build_index', 'Embedder', 'EncoderAdapter', 'load_embedder', 'Index', 'ChunkInfo', 'DocumentInfo', 'EncoderInfo', 'IndexStatus', 'RunInfo', 'SearchResult', 'SkippedInfo', 'Where']
-__getattr__ = lazy_exports(__name__, {
-    "IndexOptions": ".build",
-    "RunReport": ".build",
-    "build_index": ".build",
-    "Embedder": ".embedder",
-    "EncoderAdapter": ".embedder",
-    "load_embedder": ".embedder",
-    "Index": ".index",
-    "ChunkInfo": ".results",
-    "DocumentInfo": ".results",
-    "EncoderInfo": ".results",
-    "IndexStatus": ".results",
-    "RunInfo": ".results",
-    "SearchResult": ".results",
-    "SkippedInfo": ".results",
-    "Where": ".search",
+__getattr__, __all__ = lazy_exports(__name__, {
+    ".build": ["IndexOptions", "RunReport", "build_index"],
+    ".embedder": ["Embedder", "EncoderAdapter", "load_embedder"],
+    ".index": ["Index"],
+    ".results": ["ChunkInfo", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "SearchResult", "SkippedInfo"],
+    ".search": ["Where"],
 })

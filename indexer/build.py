@@ -239,7 +239,7 @@ class _Builder:
         with self.Session() as s:
             total = s.query(Chunk.id).where(missing).count()
         bar = ProgressBar(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
-                   disable=not opts.progress or total == 0)
+                          disable=not opts.progress or total == 0)
         while True:
             with self.Session() as s:
                 rows = s.execute(select(Chunk.id, Chunk.text).where(Chunk.id > last, missing)

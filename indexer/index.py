@@ -193,8 +193,7 @@ class Index:
 
     def hybrid_dense_weight(self, encoder: str | None = None) -> float:
         """The dense share of hybrid search the encoder recorded (0.5 when it recorded none)."""
-        config = json.loads(self._encoder_row(encoder).config or "{}")
-        return float(config.get("hybrid_dense_weight", 0.5))
+        return _recorded_dense_weight(self._encoder_row(encoder))
 
     def search_vector(self, vector: np.ndarray, encoder: str | None = None, k: int = 10, where: Any = None,
                       bm25_query: str | None = None, dense_weight: float | None = None, nprobe: int | None = None,
@@ -206,10 +205,10 @@ class Index:
         """
         where = Where.of(where)
         row = self._encoder_row(encoder)
-        if dense_weight is None:
-            dense_weight = self.hybrid_dense_weight(row.name)
-        if not 0.0 <= dense_weight <= 1.0:
-            raise UsageError(f"dense weight must be between 0 and 1, got {dense_weight}")
+        if bm25_query:
+            dense_weight = _recorded_dense_weight(row) if dense_weight is None else dense_weight
+            if not 0.0 <= dense_weight <= 1.0:
+                raise UsageError(f"dense weight must be between 0 and 1, got {dense_weight}")
         store = self.vectors(row.name)
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if q.shape[1] != store.dim:
@@ -248,6 +247,10 @@ class Index:
         from .consistency import check
 
         return check(self)
+
+
+def _recorded_dense_weight(row: EncoderRow) -> float:
+    return float(json.loads(row.config or "{}").get("hybrid_dense_weight", 0.5))
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

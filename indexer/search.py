@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Iterable, Sequence
 
 from sqlalchemy import select, text
@@ -65,8 +66,7 @@ def rrf(rankings: Iterable[list[int]], k: int = RRF_K,
         weights: Sequence[float] | None = None) -> list[tuple[int, float]]:
     """Reciprocal rank fusion: sum over rankings of weight / (k + rank) (weights default to 1)."""
     scores: dict[int, float] = {}
-    rankings = list(rankings)
-    for ranking, weight in zip(rankings, weights if weights is not None else [1.0] * len(rankings)):
+    for ranking, weight in zip(rankings, repeat(1.0) if weights is None else weights):
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

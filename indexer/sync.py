@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from sqlalchemy import delete, select, text
+
 from adaptation.progress import ProgressBar
 
 from .chunking import ChunkingConfig, TextChunk, chunk_text

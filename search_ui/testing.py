@@ -121,9 +121,8 @@ def server_ms(driver, query: str) -> float:
 
 
 def wait_text(driver, text: str, timeout: float = 60.0) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, timeout, poll_frequency=0.1,
                   ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(

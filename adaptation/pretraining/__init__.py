@@ -7,5 +7,4 @@ if TYPE_CHECKING:
     from .config import PretrainConfig
     from .train import pretrain
 
-__all__ = ['PretrainConfig', 'pretrain']
-__getattr__ = lazy_exports(__name__, {"PretrainConfig": ".config", "pretrain": ".train"})
+__getattr__, __all__ = lazy_exports(__name__, {".config": ["PretrainConfig"], ".train": ["pretrain"]})

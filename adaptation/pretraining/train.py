@@ -190,13 +190,14 @@ class _Run:
 
     def train(self, pause_after: int | None) -> str:
         """Step until a budget is spent; returns what stopped it."""
-        from adaptation.progress import ProgressBar
+        from ..progress import ProgressBar
 
         cfg, state = self.cfg, self.state
         self.model.train()
         budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         first, last_ckpt = state.step, time.time()
-        bar = ProgressBar(total=cfg.max_steps, initial=state.step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+        bar = ProgressBar(total=cfg.max_steps, initial=state.step, disable=not cfg.progress, unit="step",
+                          dynamic_ncols=True)
         window_loss, window_steps, window_time = 0.0, 0, time.time()
         stopped_by = "max_steps"
         while cfg.max_steps is None or state.step < cfg.max_steps:

@@ -12,5 +12,5 @@ if TYPE_CHECKING:
     from .config import RunConfig, StepConfig, step_defaults
     from .run import adapt, plan
 
-__all__ = ['RunConfig', 'StepConfig', 'step_defaults', 'adapt', 'plan']
-__getattr__ = lazy_exports(__name__, {"RunConfig": ".config", "StepConfig": ".config", "step_defaults": ".config", "adapt": ".run", "plan": ".run"})
+__getattr__, __all__ = lazy_exports(__name__, {".config": ["RunConfig", "StepConfig", "step_defaults"],
+                                                ".run": ["adapt", "plan"]})

@@ -19,10 +19,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from adaptation.progress import ProgressBar
 
 from ..encoder import is_out_of_memory
 from ..errors import OutOfMemoryError
+from ..progress import ProgressBar
 from ..storage import atomic_directory
 from .errors import RunStateError
 
@@ -112,7 +112,8 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
     optimizer = torch.optim.AdamW(list(params.values()), lr=s.lr, weight_decay=s.weight_decay)
     start = load_checkpoint(s, params, optimizer)
     model.train()
-    with _open_log(s.log_path, start) as log, ProgressBar(total=s.max_steps, initial=start, desc=s.desc, unit="step") as bar:
+    with _open_log(s.log_path, start) as log, \
+            ProgressBar(total=s.max_steps, initial=start, desc=s.desc, unit="step") as bar:
         for step in range(start, s.max_steps):
             lr = learning_rate(step, s)
             for group in optimizer.param_groups:

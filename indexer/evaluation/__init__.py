@@ -12,5 +12,8 @@ if TYPE_CHECKING:
     from .report import Report, load_report, to_rows
     from .runner import EncoderSpec, TaskSpec, evaluate
 
-__all__ = ['EvalSettings', 'TaskResult', 'Report', 'load_report', 'to_rows', 'EncoderSpec', 'TaskSpec', 'evaluate']
-__getattr__ = lazy_exports(__name__, {"EvalSettings": ".base", "TaskResult": ".base", "Report": ".report", "load_report": ".report", "to_rows": ".report", "EncoderSpec": ".runner", "TaskSpec": ".runner", "evaluate": ".runner"})
+__getattr__, __all__ = lazy_exports(__name__, {
+    ".base": ["EvalSettings", "TaskResult"],
+    ".report": ["Report", "load_report", "to_rows"],
+    ".runner": ["EncoderSpec", "TaskSpec", "evaluate"],
+})

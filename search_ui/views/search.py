@@ -119,7 +119,7 @@ def render(idx, db: str) -> None:
             started = time.perf_counter()
             hits = idx.search(query, encoder=name, k=int(k), instruction=instruction,
                               where={"path": glob or None, "type": types}, hybrid=hybrid,
-                              dense_weight=dense_weight if hybrid else None)
+                              dense_weight=dense_weight)
             elapsed = (time.perf_counter() - started) * 1000
     if not hits:
         st.warning("No hits. Loosen the filters or try other words.")
