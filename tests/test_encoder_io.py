@@ -15,13 +15,16 @@ def test_save_load_round_trip_with_adapter_stack(published, tmp_path):
     encoder = Encoder.from_pretrained(published["llama-mntp"], adapters=[published["llama-simcse"]],
                                       pooling="weighted_mean", query_instruction="Find:")
     saved = encoder.save(tmp_path / "enc")
-    # the directory is self-contained: it still loads after its sources are gone
+    # adapters are copied in, the base referenced by path and pinned by hash: the directory
+    # still loads after it moved and its adapter sources are gone
     moved = tmp_path / "moved"
     shutil.move(saved, moved)
     reloaded = Encoder.load(moved)
     np.testing.assert_allclose(reloaded.encode(TEXTS), encoder.encode(TEXTS), atol=1e-6)
     config = json.loads((moved / "encoder_config.json").read_text())
-    assert config["base_model"] == "base" and config["model_type"] == "llama"
+    assert config["base_model"] == str(published["llama"].resolve()) and config["model_type"] == "llama"
+    assert config["base_hash"].startswith("dir:") and not (moved / "base").exists()
+    assert not [p for p in moved.rglob("*.safetensors") if "adapters" not in p.parts]
     assert [a["name"] for a in config["adapters"]] == ["mntp", "adapter1"]
     assert all((moved / a["path"] / "adapter_model.safetensors").is_file() for a in config["adapters"])
     assert config["pooling"] == "weighted_mean" and config["dim"] == 64 and config["query_instruction"] == "Find:"

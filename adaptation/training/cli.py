@@ -69,7 +69,7 @@ def adapt_cmd(
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
     save_every: int = typer.Option(100, "--save-every", help="Checkpoint every N steps (0 = never)."),
     pooling: Optional[str] = typer.Option(None, "--pooling", help="mean | weighted_mean | last_token | bos"),
-    copy_base: bool = typer.Option(True, "--copy-base/--no-copy-base", help="Copy a local base into each step dir."),
+    copy_base: bool = typer.Option(False, "--copy-base", help="Copy a local base into each step dir (default: reference it by path + hash)."),
     lora_r: int = typer.Option(16, "--lora-r"),
     lora_alpha: int = typer.Option(32, "--lora-alpha"),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout"),

