@@ -1,13 +1,14 @@
 """The LLM2Vec ablation at this project's scale: what each step adds, on real tasks.
 
 Given a base decoder and an `l2v adapt` run directory (with `mntp/` and `simcse/` encoders),
-evaluates five encoders on STS-B test, SciFact, Banking77 classification and clustering:
+evaluates five (six) encoders on STS-B test, SciFact, Banking77 classification and clustering:
 
   causal+mean   the base as it is (causal attention), mean pooling
   causal+last   the base, causal, last-token (EOS) pooling
   bi            bidirectional attention, no training
   bi+mntp       + masked next token prediction
   bi+mntp+simcse + unsupervised SimCSE
+  bi+mntp+supervised  MNTP, then supervised contrastive (with --supervised-run)
 
     python bench/ablation.py BASE_DIR RUN_DIR [--limit 300] [--variants bi,bi+mntp] [--out bench/results/ablation]
 
@@ -28,25 +29,30 @@ TASKS = [f"sts:{DATA / 'stsbenchmark' / 'sts-test.csv'}", f"retrieval:{DATA / 's
          f"classification:{DATA / 'banking77'}", f"clustering:{DATA / 'banking77'}"]
 
 
-def variants(base: Path, run: Path, max_length: int) -> dict[str, callable]:
+def variants(base: str, run: Path, max_length: int, supervised_run: Path | None = None) -> dict[str, callable]:
     from adaptation import Encoder
 
-    def load(source: Path, **options):
+    def load(source, **options):
         return lambda: Encoder.from_pretrained(source, max_length=max_length, **options)
 
-    return {
+    table = {
         "causal+mean": load(base, bidirectional=False, pooling="mean"),
         "causal+last": load(base, bidirectional=False, pooling="last_token"),
         "bi": load(base),
         "bi+mntp": load(run / "mntp"),
         "bi+mntp+simcse": load(run / "simcse"),
     }
+    if supervised_run is not None:
+        table["bi+mntp+supervised"] = load(supervised_run / "supervised")
+    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("base", type=Path)
+    parser.add_argument("base", help="the base decoder: a folder, a .gguf file, pypi:DIST==V/file.gguf or a hub id")
     parser.add_argument("run", type=Path)
+    parser.add_argument("--supervised-run", type=Path, default=None,
+                        help="an `l2v adapt --steps supervised` run started from RUN/mntp (adds bi+mntp+supervised)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--corpus-sample", type=int, default=2000)
     parser.add_argument("--max-length", type=int, default=512, help="tokens per text, the same for every variant")
@@ -63,7 +69,7 @@ def main() -> None:
     from indexer.evaluation.report import to_markdown
     from indexer.evaluation.runner import EncoderSpec, evaluate
 
-    builders = variants(args.base, args.run, args.max_length)
+    builders = variants(args.base, args.run, args.max_length, args.supervised_run)
     chosen = [v for v in args.variants.split(",") if v] if args.variants is not None else list(builders)
     settings = EvalSettings(limit=args.limit, corpus_sample=args.corpus_sample)
     if args.no_instructions:

@@ -1,6 +1,6 @@
 """Dense vs BM25 vs hybrid (reciprocal rank fusion) through the real indexer, on a BEIR folder.
 
-    python bench/bench_hybrid.py [--data ../shared/data/scifact] [--encoder data/encoder] \
+    python bench/bench_hybrid.py [--data ../shared/data/scifact] [--encoder data/encoders/l2v-smollm2] \
         [--weights 0.5,0.3,0.2] [--out bench/results/hybrid.md]
 
 Writes each corpus document as a file, indexes the folder with ``build_index`` (the encoder's
@@ -20,7 +20,8 @@ sys.path.insert(0, str(REPO))
 
 from indexer import Index, IndexOptions, build_index  # noqa: E402
 from indexer.evaluation import metrics  # noqa: E402
-from indexer.evaluation.retrieval import load  # noqa: E402
+from indexer.evaluation.base import EvalSettings  # noqa: E402
+from indexer.evaluation.retrieval import load, subsample  # noqa: E402
 from indexer.search import bm25, rrf  # noqa: E402
 
 WORK = REPO / "bench" / "out" / "hybrid"
@@ -40,14 +41,17 @@ def documents(chunk_ids: list[int], doc_of: dict[int, str]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "scifact"))
-    parser.add_argument("--encoder", default=str(REPO / "data" / "encoder"))
+    parser.add_argument("--encoder", default=str(REPO / "data" / "encoders" / "l2v-smollm2"))
     parser.add_argument("--weights", default="0.5,0.3,0.2", help="dense weights of the fusions to compare")
     parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="seeded subsample of N queries, as `l2v eval --limit` (corpus: judged + --corpus-sample)")
+    parser.add_argument("--corpus-sample", type=int, default=2000)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
-    data = load(args.data)
-    name = Path(args.data).name
+    data, sampling = subsample(load(args.data), EvalSettings(limit=args.limit, corpus_sample=args.corpus_sample))
+    name = Path(args.data).name + (f"-limit{args.limit}-corpus{args.corpus_sample}" if args.limit else "")
     folder, db = WORK / f"{name}-docs", WORK / f"{name}-{Path(args.encoder).name}.l2v"
     if not folder.is_dir():
         write_corpus(data, folder)
@@ -72,7 +76,7 @@ def main() -> None:
                 runs[f"hybrid, dense weight {w:g}"][qid] = documents(fused, doc_of)
 
     lines = [f"{name}: {len(data.corpus_ids)} documents, {len(data.query_ids)} test queries; encoder "
-             f"`{args.encoder}`; index built in {build_seconds:.0f} s", "",
+             f"`{args.encoder}`; index built in {build_seconds:.0f} s", *([sampling["note"]] if args.limit else []), "",
              "| ranking | nDCG@10 | MRR@10 | recall@100 |", "|---|---:|---:|---:|"]
     for label, run in runs.items():
         m = metrics.ranking_metrics(run, data.qrels, ndcg_k=10, mrr_k=10, recall_k=100)

