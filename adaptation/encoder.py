@@ -214,9 +214,12 @@ class Encoder:
     def fingerprint(self) -> str:
         """Changes iff the vectors this encoder stores would change (weights, pooling, ...)."""
         if self._fingerprint is None:
-            if self.config.base_hash.startswith("sha256:"):  # a GGUF/wheel file: its hash, wherever it lies
+            kind, _, identity = self.config.base_hash.partition(":")
+            if kind == "sha256":  # a GGUF/wheel file: its hash, wherever it lies
                 base_identity = self.config.base_hash
-            elif self.base_dir is not None:
+            elif kind == "dir":  # a local folder, its identity checked when it was resolved: not re-read
+                base_identity = identity
+            elif self.base_dir is not None:  # a copied-in base/ (pinned by nothing but its contents)
                 base_identity = directory_identity(self.base_dir)
             else:
                 base_identity = f"{self.config.base_model}@{self.config.base_revision or 'main'}"

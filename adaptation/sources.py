@@ -17,7 +17,6 @@ directory's identity), and loading refuses a base whose hash no longer matches.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -30,16 +29,15 @@ from pathlib import Path
 
 from .errors import ModelNotFoundError, UnsupportedModelError
 from .families import SUPPORTED_MODEL_TYPES
-from .storage import atomic_directory, directory_identity
+from .storage import atomic_directory, directory_identity, read_json_or_empty, write_json_atomic
 
 PYPI_PREFIX = "pypi:"
 GGUF_SUFFIX = ".gguf"
 SOURCE_RECORD = "l2v_source.json"   # written last into a converted folder: its presence means complete
 PIP_TIMEOUT_S = 30
-# GGUF architectures -> model types this project's bidirectional mechanism is validated on
+# GGUF architectures that transformers loads and the bidirectional mechanism is validated on
 # (llama.cpp stores Mistral as "llama"; transformers tells them apart by the model name)
-GGUF_ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
-                      "gemma2": "gemma2", "phi3": "phi3"}
+GGUF_ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3"})
 PLAIN_TENSOR_TYPES = {"F32", "F16", "BF16", "F64"}
 PYPI_PATTERN = re.compile(r"^pypi:(?P<dist>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^/\s]+)/(?P<member>[^#\s]+)"
                           r"(?:#sha256=(?P<sha>[0-9a-fA-F]{64}))?$")
@@ -58,10 +56,6 @@ class ResolvedBase:
 def cache_home() -> Path:
     """``$L2V_HOME`` or ``~/.cache/l2v-search``: converted models, fetched wheels, the demo database."""
     return Path(os.environ.get("L2V_HOME", "~/.cache/l2v-search")).expanduser()
-
-
-def is_gguf(name: str) -> bool:
-    return name.lower().endswith(GGUF_SUFFIX) or (name.startswith(PYPI_PREFIX) and GGUF_SUFFIX in name.lower())
 
 
 def is_special_source(name: str) -> bool:
@@ -102,7 +96,7 @@ def file_sha256(path: Path) -> str:
     stat = path.stat()
     key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
     memo_path = cache_home() / "models" / "file-hashes.json"
-    memo = _read_json(memo_path)
+    memo = read_json_or_empty(memo_path)
     if key in memo:
         return memo[key]
     digest = hashlib.sha256()
@@ -110,23 +104,8 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     memo[key] = digest.hexdigest()
-    _write_json_atomic(memo_path, memo)
+    write_json_atomic(memo_path, memo)
     return memo[key]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=1)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- GGUF
@@ -192,7 +171,7 @@ def convert_gguf(path: Path, digest: str) -> Path:
     with atomic_directory(target) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        _write_json_atomic(tmp / SOURCE_RECORD, {"gguf": path.name, "sha256": digest, "architecture": architecture,
+        write_json_atomic(tmp / SOURCE_RECORD, {"gguf": path.name, "sha256": digest, "architecture": architecture,
                                                  "tensor_types": types})
     return target
 

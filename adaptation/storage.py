@@ -42,6 +42,24 @@ def atomic_directory(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def read_json_or_empty(path: Path) -> dict:
+    """A JSON object from ``path``, or {} when it is missing or unreadable (state that may not exist yet)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` via a temp file and a rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=1)
+    os.replace(tmp, path)
+
+
 def copy_base_model(source: Path, target: Path) -> None:
     """Copy a local base model (config, weights, tokenizer) into ``target``: it loads on its own too."""
     target.mkdir(parents=True, exist_ok=True)

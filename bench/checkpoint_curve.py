@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ def main() -> None:
     from adaptation.training.config import RUN_CONFIG, RunConfig
     from adaptation.training.model import add_lora, load_encoder
     from indexer.evaluation import sts
-    from indexer.evaluation.metrics import spearman
+    from indexer.evaluation.base import EvalSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("start")
@@ -48,11 +47,9 @@ def main() -> None:
         with torch.no_grad():
             for name, param in params.items():
                 param.copy_(state["params"][name])
-        started = time.time()
-        a = encoder.encode(data.first, normalize=True, batch_size=64)
-        b = encoder.encode(data.second, normalize=True, batch_size=64)
-        row = {"step_name": args.step, "step": int(state["step"]), "sts_dev": round(100 * spearman((a * b).sum(1), data.scores), 2),
-               "seconds": round(time.time() - started, 1)}
+        result = sts.run(encoder, data, EvalSettings(batch_size=64), "")  # exactly as `l2v eval` scores it
+        row = {"step_name": args.step, "step": int(state["step"]), "sts_dev": round(100 * result.main_score, 2),
+               "seconds": round(result.seconds, 1)}
         print(json.dumps(row), flush=True)
         if args.out:
             with args.out.open("a") as handle:

@@ -34,10 +34,23 @@ def dev_set() -> tuple[list[str], list[str]]:
     return queries, passages
 
 
-def main() -> None:
-    from adaptation import Encoder
+def score(encoder, queries: list[str], passages: list[str], instruction: str | None) -> dict[str, float]:
+    """MRR@10 and accuracy@1 (x100) of ``encoder`` on the dev set; query i's relevant passage is passage i."""
     from indexer.evaluation import metrics
     from indexer.evaluation.retrieval import exact_search
+
+    docs = encoder.encode(passages, normalize=True)
+    vectors = encoder.encode(queries, instruction=instruction or None, normalize=True)
+    _, rows = exact_search(docs, vectors, 10)
+    ranked = {str(i): [str(r) for r in row] for i, row in enumerate(rows)}
+    qrels = {str(i): {str(i): 1} for i in range(len(queries))}
+    scores = metrics.ranking_metrics(ranked, qrels, ndcg_k=10, mrr_k=10, recall_k=10)
+    return {"mrr@10": round(100 * scores["mrr@10"], 2),
+            "acc@1": round(100 * sum(r[0] == q for q, r in ranked.items()) / len(ranked), 2)}
+
+
+def main() -> None:
+    from adaptation import Encoder
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("encoders", nargs="+")
@@ -45,19 +58,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     queries, passages = dev_set()
-    qrels = {str(i): {str(i): 1} for i in range(len(queries))}
     for spec in args.encoders:
         name, _, source = spec.partition("=")
         encoder = Encoder.from_pretrained(source or name)
-        docs = encoder.encode(passages, normalize=True)
         instruction = encoder.config.query_instruction if args.instruction is None else args.instruction
-        vectors = encoder.encode(queries, instruction=instruction or None, normalize=True)
-        _, rows = exact_search(docs, vectors, 10)
-        ranked = {str(i): [str(r) for r in row] for i, row in enumerate(rows)}
-        scores = metrics.ranking_metrics(ranked, qrels, ndcg_k=10, mrr_k=10, recall_k=10)
         row = {"encoder": name, "instruction": instruction, "queries": len(queries),
-               "mrr@10": round(100 * scores["mrr@10"], 2),
-               "acc@1": round(100 * sum(r[0] == q for q, r in ranked.items()) / len(ranked), 2)}
+               **score(encoder, queries, passages, instruction)}
         print(json.dumps(row), flush=True)
         if args.out:
             with args.out.open("a") as handle:

@@ -37,13 +37,10 @@ def all_threads():
 def test_bundled_encoder_keeps_its_sts_dev_score(shared_data, all_threads):
     from adaptation import Encoder
     from indexer.evaluation import sts
-    from indexer.evaluation.metrics import spearman
+    from indexer.evaluation.base import EvalSettings
 
     data = sts.load(shared_data / "stsbenchmark" / "sts-dev.csv")
-    shipped = Encoder.load(BUNDLED)
-    a = shipped.encode(data.first, normalize=True, batch_size=64)
-    b = shipped.encode(data.second, normalize=True, batch_size=64)
-    score = 100 * spearman((a * b).sum(1), data.scores)
+    score = 100 * sts.run(Encoder.load(BUNDLED), data, EvalSettings(batch_size=64), "").main_score
     assert score >= SHIPPED_STS_DEV - 2, f"STS-B dev Spearman {score:.2f}, shipped {SHIPPED_STS_DEV:.2f}"
 
 
@@ -51,19 +48,15 @@ def test_bundled_encoder_beats_its_causal_base_at_retrieval(shared_data, all_thr
     """The job it ships for: on held-out PEP sections the LLM2Vec encoder must far outrank the same SmolLM2 used causally."""
     from adaptation import Encoder
     from adaptation.config import EncoderConfig
-    from indexer.evaluation.retrieval import exact_search
 
     sys.path.insert(0, str(BUNDLED.parents[2] / "bench"))
-    from pep_sections_dev import dev_set
+    from pep_sections_dev import dev_set, score
 
     queries, passages = dev_set()
     scores = {}
     for name, directory in (("shipped", BUNDLED), ("causal", BASELINE)):
         encoder = Encoder.load(directory)
-        docs = encoder.encode(passages, normalize=True)
-        vectors = encoder.encode(queries, instruction=encoder.config.query_instruction or None, normalize=True)
-        _, rows = exact_search(docs, vectors, 10)
-        scores[name] = 100 * sum(1 / (list(row).index(i) + 1) for i, row in enumerate(rows) if i in row) / len(rows)
+        scores[name] = score(encoder, queries, passages, encoder.config.query_instruction)["mrr@10"]
     shipped, causal = scores["shipped"], scores["causal"]
     assert EncoderConfig.read(BUNDLED).base_hash == EncoderConfig.read(BASELINE).base_hash  # the very same SmolLM2
     assert shipped > causal + 10, f"MRR@10 on PEP sections: shipped {shipped:.2f} vs causal base {causal:.2f}"

@@ -7,7 +7,6 @@ exactly like a downloaded one.
 """
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,13 +129,6 @@ def save_step(step_model: StepModel, name: str, target: Path, copy_base: bool,
         for filename, content in extra_files.items():
             (tmp / filename).write_text(content, encoding="utf-8")
     return target
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def precision(dtype: str, device: str):

@@ -21,12 +21,13 @@ import torch
 
 from ..config import CONFIG_NAME, library_versions
 from ..inputs import InputBuilder
+from ..storage import read_json_or_empty
 from .config import RUN_CONFIG, MASK_MODES, RunConfig, StepConfig, write_json
 from .data import BatchPlan, check_source, describe_source, mntp_blocks, sentences, triples
 from .errors import RunStateError, TrainingDataError
 from .loop import LoopSettings, train
 from .mntp import MNTPObjective, resolve_mask_token
-from .model import StepModel, add_lora, count_parameters, load_encoder, load_head, precision, read_json, save_step, \
+from .model import StepModel, add_lora, count_parameters, load_encoder, load_head, precision, save_step, \
     set_attention_dropout
 from .simcse import SimCSEObjective
 from .supervised import SupervisedObjective
@@ -66,7 +67,7 @@ def validate(config: RunConfig) -> None:
 def check_run_dir(config: RunConfig, resume: bool) -> None:
     """A run directory belongs to one run: refuse to mix, and refuse a resume onto another base."""
     out = Path(config.out).expanduser()
-    saved = read_json(out / RUN_CONFIG)
+    saved = read_json_or_empty(out / RUN_CONFIG)
     if saved and not resume:
         raise RunStateError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
     if saved and saved.get("base_model") != config.base_model:
