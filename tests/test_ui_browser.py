@@ -51,6 +51,9 @@ def test_search_compare_clusters_in_a_browser(server, driver):
     assert "127.0.0.1" in driver.current_url
     ms = ui.search(driver, "walrus operator")
     assert 0 < ms < 60000
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) >= 10)
     cards = driver.find_elements(By.CSS_SELECTOR, ".l2v-hit")
     assert len(cards) == 10
     assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) == 10  # every hit highlighted
@@ -58,7 +61,6 @@ def test_search_compare_clusters_in_a_browser(server, driver):
 
     ui.navigate(driver, "Compare")   # the sidebar navigation
     ui.wait_text(driver, "Type a query and press Enter to see")
-    from selenium.webdriver.support.ui import WebDriverWait
 
     box = WebDriverWait(driver, 30).until(
         lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query for all encoders"]'))
@@ -66,6 +68,9 @@ def test_search_compare_clusters_in_a_browser(server, driver):
     WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").text.count(" ms · 10 hits") == 2)
     ui.wait_text(driver, "Agreement")
     assert "page=compare" in driver.current_url
+    # Streamlit streams the two columns' cards in after their headers: wait for them rather than
+    # counting at one instant (CI once counted 19 of 20 mid-render).
+    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit")) >= 20)
     assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit")) == 20
     driver.save_screenshot(str(ARTIFACTS / "compare.png"))
 
