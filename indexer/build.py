@@ -15,16 +15,18 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 from sqlalchemy import select
 
 from .chunking import ChunkingConfig
 from .embedder import Embedder, LazyEmbedder, load_embedder, loaded_config, resolve_source
+from .embedding_engines import Batch, InProcessEngine, normalized
 from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
-from .schema import EncoderRow, Membership, Run
+from .ray_engine import RayEngine, RayOptions
+from .schema import Chunk, EncoderRow, Membership, Run
 from .store import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
 from .sync import DocumentSync
 from .vectors import VectorStore, normalize_factory
@@ -45,6 +47,7 @@ class IndexOptions:
     embed_batch: int = 256              # chunks per embedding call
     commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
     commit_growth: float = 0.25         # ... and at least this fraction of the index (keeps rewrites O(n) overall)
+    ray: RayOptions | None = None       # embed on a Ray cluster (Ray Data actors); None: in this process
     progress: bool = True
 
 
@@ -60,6 +63,7 @@ class RunReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: dict[str, int] = field(default_factory=dict)
+    embedding_workers: dict[str, int] = field(default_factory=dict)  # encoder -> distinct Ray actors (with --ray)
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -114,7 +118,7 @@ class _Builder:
             first = next(iter(embedders.values()))  # loaded only if some file needs chunking
             DocumentSync(self, lambda: self._chunking_tokenizer(first), chunking, report).run()
             for name, embedder in embedders.items():
-                report.chunks_embedded[name] = self._embed_missing(named[name], embedder)
+                report.chunks_embedded[name] = self._embed_missing(named[name], embedder, report)
         except BaseException:
             with self.Session.begin() as s:  # a kill cannot get here: its run simply stays "running"
                 s.get(Run, report.run_id).status = "failed"
@@ -228,42 +232,46 @@ class _Builder:
         return old
 
     # ---------------------------------------------------------------- phase 2
-    def _embed_missing(self, encoder_id: int, embedder: Embedder) -> int:
+    def _embed_missing(self, encoder_id: int, embedder: Embedder, report: RunReport) -> int:
+        """Give the encoder every chunk it lacks; the engine runs the model, this process does every commit."""
         from adaptation.progress import ProgressBar
 
-        from .schema import Chunk
-
-        opts, last, pending, embedded = self.options, 0, [], 0
-        missing = ~select(Membership.chunk_id).where(Membership.chunk_id == Chunk.id,
-                                                    Membership.encoder_id == encoder_id).exists()
+        opts, pending, embedded = self.options, [], 0
         with self.Session() as s:
-            total = s.query(Chunk.id).where(missing).count()
+            total = s.query(Chunk.id).where(_missing_for(encoder_id)).count()
         bar = ProgressBar(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
                           disable=not opts.progress or total == 0)
-        while True:
-            with self.Session() as s:
-                rows = s.execute(select(Chunk.id, Chunk.text).where(Chunk.id > last, missing)
-                                 .order_by(Chunk.id).limit(opts.embed_batch)).all()
-            if rows:
-                store = self.stores[encoder_id]
-                ids = np.array([r[0] for r in rows], dtype=np.int64)
-                vectors = np.asarray(embedder.encode_documents([r[1] for r in rows]), dtype=np.float32)
-                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-                store.add(ids, vectors)
-                store.maybe_train()
-                pending.extend(ids.tolist())
-                last, embedded = int(ids[-1]), embedded + len(ids)
-                bar.update(len(ids))
-            if not rows:  # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
-                trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
-                if trained or pending:
-                    self._commit_membership(encoder_id, pending)
-                break
+        engine = RayEngine(opts.ray) if opts.ray is not None and total else InProcessEngine()
+        for ids, vectors in engine.embed(embedder, self._pending_batches(encoder_id)):
+            store = self.stores[encoder_id]
+            store.add(ids, normalized(vectors))
+            store.maybe_train()
+            pending.extend(ids.tolist())
+            embedded += len(ids)
+            bar.update(len(ids))
             if len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal):
                 self._commit_membership(encoder_id, pending)
                 pending = []
+        # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
+        trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
+        if trained or pending:
+            self._commit_membership(encoder_id, pending)
         bar.close()
+        if isinstance(engine, RayEngine):
+            report.embedding_workers[self.rows[encoder_id].name] = len(engine.workers)
         return embedded
+
+    def _pending_batches(self, encoder_id: int) -> Iterator[Batch]:
+        """(ids, texts) of the chunks the encoder lacks, in id order, ``embed_batch`` at a time (read lazily)."""
+        last = 0
+        while True:
+            with self.Session() as s:
+                rows = s.execute(select(Chunk.id, Chunk.text).where(Chunk.id > last, _missing_for(encoder_id))
+                                 .order_by(Chunk.id).limit(self.options.embed_batch)).all()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            yield np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def _commit_membership(self, encoder_id: int, ids: list[int]) -> None:
         with self.Session() as s, s.begin():
@@ -274,6 +282,12 @@ class _Builder:
         crash_point("embed_after_commit")
         for path in old:
             path.unlink(missing_ok=True)
+
+
+def _missing_for(encoder_id: int):
+    """SQL condition: the chunk has no vector in this encoder yet."""
+    return ~select(Membership.chunk_id).where(Membership.chunk_id == Chunk.id,
+                                              Membership.encoder_id == encoder_id).exists()
 
 
 class _LazyStores(dict):

@@ -25,6 +25,17 @@ def index_cmd(
     rebuild: bool = typer.Option(False, "--rebuild", help="Delete the database contents and index from scratch."),
     hidden: bool = typer.Option(False, "--hidden", help="Also index hidden files and folders (.name)."),
     max_mb: float = typer.Option(50.0, "--max-mb", help="Skip files larger than this many megabytes."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
+                                      help="Embed on a Ray cluster with Ray Data actors: 'local' starts one here, "
+                                           "'auto' joins the one `ray start` runs, or HOST:PORT / ray://HOST:10001. "
+                                           "Needs pip install 'l2v-search[ray]'."),
+    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1,
+                                             help="With --ray: actors (encoder copies) [default: one per GPU, else 2]."),
+    ray_cpus: float = typer.Option(1.0, "--ray-cpus-per-actor", min=0.0,
+                                   help="With --ray: CPUs each actor reserves (fractions allowed)."),
+    ray_gpus: Optional[float] = typer.Option(None, "--ray-gpus-per-actor", min=0.0,
+                                             help="With --ray: GPUs each actor reserves [default: 1 if the cluster "
+                                                  "has GPUs, else 0]."),
 ) -> None:
     """Index a folder (again): only new or changed files are read and embedded."""
     from .build import IndexOptions, build_index
@@ -37,10 +48,21 @@ def index_cmd(
     if encoder:
         source = resolve_source(encoder)
         encoders = {name or default_name(source): source}
+    if ray is None and (ray_actors or ray_gpus is not None):
+        raise UsageError("--ray-actors / --ray-gpus-per-actor need --ray ADDRESS (or --ray local)")
+    ray_options = None
+    if ray is not None:
+        from .ray_engine import RayOptions
+
+        ray_options = RayOptions(address=None if ray == "local" else ray, actors=ray_actors, cpus_per_actor=ray_cpus,
+                                 gpus_per_actor=ray_gpus)
     options = IndexOptions(include=include, exclude=exclude, chunk_tokens=chunk_tokens, overlap=overlap,
-                           factory=faiss_factory, rebuild=rebuild, hidden=hidden, max_bytes=int(max_mb * (1 << 20)))
+                           factory=faiss_factory, rebuild=rebuild, hidden=hidden, max_bytes=int(max_mb * (1 << 20)),
+                           ray=ray_options)
     report = build_index(folder, db, encoders, options)
     embedded = ", ".join(f"{k}: {v}" for k, v in report.chunks_embedded.items())
+    if report.embedding_workers:
+        embedded += " (" + ", ".join(f"{k} on {v} Ray actors" for k, v in report.embedding_workers.items()) + ")"
     typer.echo(f"{db}: {report.docs_added} added, {report.docs_changed} changed, {report.docs_deleted} deleted, "
                f"{report.docs_unchanged} unchanged, {report.docs_skipped} skipped; chunks +{report.chunks_added} "
                f"-{report.chunks_removed}; embedded {embedded} in {report.seconds:.1f}s")
