@@ -70,7 +70,9 @@ def main() -> None:
     """Entry point: user mistakes become one line on stderr and an exit code."""
     _register_plugins()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)   # a command's typer.Exit(code) comes back as the return value here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except L2VError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
@@ -100,3 +102,7 @@ def _click_exceptions() -> tuple[type, ...]:
     except ImportError:
         pass
     return tuple(found)
+
+
+if __name__ == "__main__":  # `python -m adaptation.cli`: what torchrun launches for `l2v adapt --nproc N`
+    main()

@@ -139,8 +139,9 @@ def test_grad_cache_equals_plain_gradients(tiny_model_dir, dropout):
 def test_supervised_rows_put_the_instruction_on_queries_only(lora_encoder):
     triples = [Triple("what is a fox", "The fox jumps.", "The sea.", "Retrieve passages"),
                Triple("capital of france", "Paris is the capital.", None, "Retrieve passages")]
-    rows, n = supervised_rows(triples, lora_encoder.inputs)
-    assert n == 2 and len(rows) == 5
+    rows, segments = supervised_rows(triples, lora_encoder.inputs)
+    assert segments == [2, 2, 1] and len(rows) == 5
+    n = segments[0]
     instruction_ids = lora_encoder.tokenizer("Retrieve passages", add_special_tokens=False)["input_ids"]
     assert rows[0].input_ids[1:1 + len(instruction_ids)] == instruction_ids
     assert sum(rows[0].pool_mask) < len(rows[0].input_ids) - len(instruction_ids)  # instruction not pooled

@@ -74,15 +74,46 @@ def adapt_cmd(
     lora_alpha: int = typer.Option(32, "--lora-alpha"),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout"),
     lora_targets: Optional[str] = typer.Option(None, "--lora-targets", help="Comma list (default q,k,v,o,gate,up,down)."),
+    nproc: int = typer.Option(1, "--nproc", min=1,
+                              help="Data-parallel processes on this machine (torchrun; gloo on CPU, one GPU each "
+                                   "with nccl). --batch-size stays the global batch. Several nodes: run torchrun "
+                                   "yourself with `-m adaptation.cli adapt ...`."),
 ) -> None:
     """Turn a decoder into an encoder: MNTP, then SimCSE or supervised contrastive (LLM2Vec)."""
-    from .run import adapt
+    from .distributed import leave
+    from .run import adapt, check_run_dir, validate
 
     overrides = {"max_steps": max_steps, "batch_size": batch_size, "lr": lr, "max_length": max_length, "warmup": warmup}
     config = build_config(base_model, out, steps, mntp_data, simcse_data, supervised_data, overrides, seed, dtype,
                           gradient_checkpointing, save_every, pooling, copy_base, mask_prob, mask_mode, mask_token,
                           simcse_dropout, grad_cache_chunk, symmetric, lora_r, lora_alpha, lora_dropout, lora_targets)
-    adapt(config, resume=resume, dry_run=dry_run, echo=typer.echo)
+    if nproc > 1 and not dry_run:
+        validate(config)                 # a user mistake is one line here, not N ranks' tracebacks
+        check_run_dir(config, resume)
+        raise typer.Exit(launch_torchrun(nproc))
+    try:
+        adapt(config, resume=resume, dry_run=dry_run, echo=typer.echo)
+    finally:
+        leave()
+
+
+def launch_torchrun(nproc: int) -> int:
+    """Run this same ``l2v adapt`` command under ``torch.distributed.run`` with ``nproc`` local processes."""
+    import subprocess
+    import sys
+
+    args = sys.argv[sys.argv.index("adapt") + 1:]
+    kept, skip = [], False
+    for arg in args:  # drop --nproc N / --nproc=N: each launched process is one rank
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "adaptation.cli", "adapt", *kept]
+    return subprocess.call(command)
 
 
 def register(app: typer.Typer) -> None:

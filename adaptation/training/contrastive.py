@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..inputs import EncodedText
+from .distributed import Ranks
 
 EmbedFn = Callable[[Sequence[EncodedText]], torch.Tensor]
 LossFn = Callable[[torch.Tensor], torch.Tensor]
@@ -63,9 +64,13 @@ def backward_contrastive(embed: EmbedFn, rows: Sequence[EncodedText], loss_fn: L
 class ContrastiveObjective:
     """Shared by SimCSE and supervised: items, their batch plan, and embedding exactly as at inference."""
 
-    def __init__(self, step_model, items: list, plan, cfg, inputs, autocast):
+    def __init__(self, step_model, items: list, plan, cfg, inputs, autocast, ranks: Ranks = Ranks()):
         self.model, self.items, self.plan, self.cfg = step_model, items, plan, cfg
-        self.inputs, self.autocast = inputs, autocast
+        self.inputs, self.autocast, self.ranks = inputs, autocast, ranks
+
+    def local_items(self, step: int) -> list:
+        """This rank's slice of the step's global batch (all of it in a single process)."""
+        return [self.items[i] for i in self.ranks.shard(self.plan.batch(step))]
 
     def embed(self, rows: Sequence[EncodedText]) -> torch.Tensor:
         with self.autocast():

@@ -10,6 +10,7 @@ checkpointed. So resuming from any checkpoint replays exactly the same steps.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -24,6 +25,7 @@ from ..encoder import is_out_of_memory
 from ..errors import OutOfMemoryError
 from ..progress import ProgressBar
 from ..storage import atomic_directory
+from .distributed import Ranks
 from .errors import RunStateError
 
 STATE_FILE = "trainer_state.pt"
@@ -67,15 +69,22 @@ def _restore_rng(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(s: LoopSettings, step: int, params: dict[str, torch.nn.Parameter], optimizer) -> None:
-    """Adapter weights, optimizer, RNG states and the data position (= step), written atomically."""
+def save_checkpoint(s: LoopSettings, step: int, params: dict[str, torch.nn.Parameter], optimizer,
+                    ranks: Ranks = Ranks()) -> None:
+    """Adapter weights, optimizer, every rank's RNG states and the data position (= step), written atomically.
+
+    Called on every rank (the RNG states are gathered); only the main rank writes.
+    """
+    rng = ranks.all_objects(_rng_states())
+    if not ranks.main:
+        return
     state = {"step": step, "identity": s.identity, "params": {n: p.detach().cpu() for n, p in params.items()},
-             "optimizer": optimizer.state_dict(), "rng": _rng_states()}
+             "optimizer": optimizer.state_dict(), "rng": rng[0], "rank_rng": rng}
     with atomic_directory(s.checkpoint_dir) as tmp:
         torch.save(state, tmp / STATE_FILE)
 
 
-def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], optimizer) -> int:
+def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], optimizer, ranks: Ranks = Ranks()) -> int:
     """Restore a checkpoint into params/optimizer/RNG; returns the step to continue from (0 if none)."""
     path = s.checkpoint_dir / STATE_FILE
     if not s.resume or not path.is_file():
@@ -92,7 +101,8 @@ def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], opti
         for name, param in params.items():
             param.copy_(state["params"][name].to(param.device, param.dtype))
     optimizer.load_state_dict(state["optimizer"])
-    _restore_rng(state["rng"])
+    per_rank = state.get("rank_rng") or [state["rng"]]
+    _restore_rng(per_rank[ranks.rank] if len(per_rank) == ranks.world else per_rank[0])
     return int(state["step"])
 
 
@@ -107,13 +117,19 @@ def _open_log(path: Path, start: int):
 
 
 def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter], s: LoopSettings,
-          model: torch.nn.Module) -> bool:
-    """Run the steps; True when ``max_steps`` were reached, False when stopped by ``stop_after``."""
+          model: torch.nn.Module, ranks: Ranks = Ranks()) -> bool:
+    """Run the steps; True when ``max_steps`` were reached, False when stopped by ``stop_after``.
+
+    Under torchrun every rank runs this loop; gradients are summed across ranks after each step's
+    backward passes (see ``distributed``), and only the main rank logs and checkpoints.
+    """
     optimizer = torch.optim.AdamW(list(params.values()), lr=s.lr, weight_decay=s.weight_decay)
-    start = load_checkpoint(s, params, optimizer)
+    start = load_checkpoint(s, params, optimizer, ranks)
+    ranks.broadcast(list(params.values()))
     model.train()
-    with _open_log(s.log_path, start) as log, \
-            ProgressBar(total=s.max_steps, initial=start, desc=s.desc, unit="step") as bar:
+    log_file = _open_log(s.log_path, start) if ranks.main else contextlib.nullcontext()
+    with log_file as log, \
+            ProgressBar(total=s.max_steps, initial=start, desc=s.desc, unit="step", disable=not ranks.main) as bar:
         for step in range(start, s.max_steps):
             lr = learning_rate(step, s)
             for group in optimizer.param_groups:
@@ -121,6 +137,7 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
             began = time.perf_counter()
             try:
                 stats = objective(step)
+                ranks.sum_gradients(list(params.values()))
                 norm = torch.nn.utils.clip_grad_norm_(list(params.values()), s.max_grad_norm)
                 optimizer.step()
             except (torch.OutOfMemoryError, RuntimeError) as err:
@@ -133,14 +150,15 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
             seconds = time.perf_counter() - began
             record = {"step": step + 1, "lr": lr, "grad_norm": float(norm), "seconds": round(seconds, 4),
                       "tokens_per_s": round(stats["tokens"] / max(seconds, 1e-9), 1), **stats}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
+            if log is not None:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
             bar.set_postfix(loss=f"{stats['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
             bar.update(1)
             done = step + 1
             if s.stop_after is not None and done - start >= s.stop_after:
                 return False
             if s.save_every > 0 and done % s.save_every == 0 and done < s.max_steps:
-                save_checkpoint(s, done, params, optimizer)
+                save_checkpoint(s, done, params, optimizer, ranks)
     model.eval()
     return True

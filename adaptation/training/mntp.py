@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError
+from .distributed import Ranks
 
 IGNORE = -100
 
@@ -63,12 +64,20 @@ def _capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
     return torch.tanh(logits / softcap) * softcap if softcap else logits
 
 
-def mntp_loss(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module, softcap: float | None = None) -> torch.Tensor:
-    """Mean cross-entropy over masked tokens; the head sees only the states that predict them."""
+def mntp_loss(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module, softcap: float | None = None,
+              normalizer: int | None = None) -> torch.Tensor:
+    """Mean cross-entropy over masked tokens; the head sees only the states that predict them.
+
+    ``normalizer``: divide the summed loss by this count instead (the global batch's masked tokens
+    when each of several ranks holds a slice of it, so the ranks' summed gradients are the mean's).
+    """
     targets = labels[:, 1:]
     predicting = targets != IGNORE
     states = hidden[:, :-1][predicting]          # (n_masked, hidden)
-    return F.cross_entropy(_capped(head(states), softcap), targets[predicting])
+    logits = _capped(head(states), softcap)
+    if normalizer is None:
+        return F.cross_entropy(logits, targets[predicting])
+    return F.cross_entropy(logits, targets[predicting], reduction="sum") / normalizer
 
 
 def full_logits_loss(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module,
@@ -86,12 +95,13 @@ def hidden_states(encoder, input_ids: torch.Tensor) -> torch.Tensor:
 class MNTPObjective:
     """One training step of MNTP: mask the step's blocks, forward, loss, backward."""
 
-    def __init__(self, step_model, blocks: list[list[int]], plan, cfg, mask_id: int, seed: int, autocast):
+    def __init__(self, step_model, blocks: list[list[int]], plan, cfg, mask_id: int, seed: int, autocast,
+                 ranks: Ranks = Ranks()):
         self.model, self.blocks, self.plan, self.cfg = step_model, blocks, plan, cfg
         tokenizer = step_model.encoder.tokenizer
         self.special = sorted(set(tokenizer.all_special_ids))
         self.vocab_size = len(tokenizer)
-        self.mask_id, self.seed, self.autocast = mask_id, seed, autocast
+        self.mask_id, self.seed, self.autocast, self.ranks = mask_id, seed, autocast, ranks
         self.loss_fn = mntp_loss  # the benchmark swaps in full_logits_loss to compare
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,9 +112,15 @@ class MNTPObjective:
                            self.cfg.mask_mode, generator)
 
     def __call__(self, step: int) -> dict:
-        masked, labels = self.batch(step)
+        masked, labels = self.batch(step)          # the whole global batch: masks agree on every rank
+        n_masked = int((labels != IGNORE).sum())
+        if self.ranks.distributed:
+            mine = self.ranks.shard(range(len(masked)))
+            masked, labels = masked[mine[0]:mine[-1] + 1], labels[mine[0]:mine[-1] + 1]
+        extra = {"normalizer": n_masked} if self.ranks.distributed else {}
         with self.autocast():
             hidden = hidden_states(self.model.encoder, masked)
-            loss = self.loss_fn(hidden, labels.to(hidden.device), self.model.head, self.model.softcap)
+            loss = self.loss_fn(hidden, labels.to(hidden.device), self.model.head, self.model.softcap, **extra)
         loss.backward()
-        return {"loss": loss.item(), "tokens": masked.numel(), "masked": int((labels != IGNORE).sum())}
+        return {"loss": self.ranks.total(loss.item()), "tokens": int(self.ranks.total(masked.numel())),
+                "masked": n_masked}

@@ -24,6 +24,7 @@ from ..inputs import InputBuilder
 from ..storage import read_json_or_empty
 from .config import RUN_CONFIG, MASK_MODES, RunConfig, StepConfig, write_json
 from .data import BatchPlan, check_source, describe_source, mntp_blocks, sentences, triples
+from .distributed import Ranks, join_from_environment
 from .errors import RunStateError, TrainingDataError
 from .loop import LoopSettings, train
 from .mntp import MNTPObjective, resolve_mask_token
@@ -77,9 +78,10 @@ def check_run_dir(config: RunConfig, resume: bool) -> None:
         raise RunStateError(f"{out} exists and is not an l2v adapt run; choose another --out")
 
 
-def prepare(step: StepConfig, config: RunConfig, source: str | Path) -> tuple[StepModel, object, dict]:
+def prepare(step: StepConfig, config: RunConfig, source: str | Path,
+            ranks: Ranks = Ranks()) -> tuple[StepModel, object, dict]:
     """Load the step's starting encoder, data and new adapter; returns (model, objective, facts for the plan)."""
-    encoder = load_encoder(source, config.dtype, None, config.pooling)
+    encoder = load_encoder(source, config.dtype, ranks.device(), config.pooling)
     tokenizer = encoder.tokenizer
     facts: dict = {"started_from": str(source), "data": [describe_source(s) for s in step.data]}
     if step.name == "mntp":
@@ -108,11 +110,11 @@ def prepare(step: StepConfig, config: RunConfig, source: str | Path) -> tuple[St
     facts["batches_per_epoch"] = plan.batches_per_epoch
     autocast = lambda: precision(config.dtype, encoder.device)  # noqa: E731
     if step.name == "mntp":
-        objective = MNTPObjective(model, items, plan, step, mask_id, config.seed, autocast)
+        objective = MNTPObjective(model, items, plan, step, mask_id, config.seed, autocast, ranks)
     else:
         inputs = InputBuilder(tokenizer, step.max_length, encoder.config.skip_instruction)
         cls = SimCSEObjective if step.name == "simcse" else SupervisedObjective
-        objective = cls(model, items, plan, step, inputs, autocast)
+        objective = cls(model, items, plan, step, inputs, autocast, ranks)
     return model, objective, facts
 
 
@@ -143,16 +145,22 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
     checkpoint: what a kill looks like (tests).
     """
     validate(config)
+    ranks = join_from_environment()   # torchrun's job, or the single process
+    if not ranks.main:
+        echo = lambda _: None  # noqa: E731  (one voice)
     for step in config.steps:  # a warmup as long as the run would never reach the peak lr
         if step.warmup >= step.max_steps:
             step.warmup = step.max_steps // 10
     out = Path(config.out).expanduser()
     if not dry_run:
         check_run_dir(config, resume)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / RUN_CONFIG, config.to_dict())
+        ranks.barrier()                   # every rank checked the directory before the main rank claims it
+        if ranks.main:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(out / RUN_CONFIG, config.to_dict())
     echo(f"{'plan' if dry_run else 'run'}: {config.base_model} -> {out} "
-         f"(steps {','.join(s.name for s in config.steps)}, dtype {config.dtype}, seed {config.seed})")
+         f"(steps {','.join(s.name for s in config.steps)}, dtype {config.dtype}, seed {config.seed}"
+         + (f", {ranks.world} processes: global batch split across them)" if ranks.distributed else ")"))
     source: str | Path = config.base_model
     written = []
     for step in config.steps:
@@ -161,7 +169,7 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
             echo(f"step {step.name}: already complete in {step_dir}; skipping")
             source, written = step_dir, [*written, step_dir]
             continue
-        model, objective, facts = prepare(step, config, source if not dry_run else config.base_model)
+        model, objective, facts = prepare(step, config, source if not dry_run else config.base_model, ranks)
         echo(describe(step, facts))
         if dry_run:
             continue
@@ -170,14 +178,17 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
             max_grad_norm=step.max_grad_norm, save_every=config.save_every,
             checkpoint_dir=out / "checkpoints" / step.name, log_path=out / "logs" / f"{step.name}.jsonl",
             identity=config.identity(step), resume=resume, stop_after=stop_after, desc=step.name)
-        if not train(objective, model.trainable(), settings, model.encoder.model):
+        if not train(objective, model.trainable(), settings, model.encoder.model, ranks):
             echo(f"step {step.name}: stopped after {stop_after} steps; continue with --resume")
             return written
-        record = {"run": config.to_dict(), "step": asdict(step), **facts, "versions": library_versions()}
-        save_step(model, step.name, step_dir, config.copy_base,
-                  {RUN_CONFIG: json.dumps(record, indent=2) + "\n",
-                   "train_log.jsonl": settings.log_path.read_text(encoding="utf-8")})
-        shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
+        if ranks.main:
+            record = {"run": config.to_dict(), "step": asdict(step), **facts, "versions": library_versions(),
+                      "processes": ranks.world}
+            save_step(model, step.name, step_dir, config.copy_base,
+                      {RUN_CONFIG: json.dumps(record, indent=2) + "\n",
+                       "train_log.jsonl": settings.log_path.read_text(encoding="utf-8")})
+            shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
+        ranks.barrier()                   # the next step loads this one's directory on every rank
         echo(f"step {step.name}: encoder saved to {step_dir}")
         source, written = step_dir, [*written, step_dir]
         del model, objective

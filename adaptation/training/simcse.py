@@ -44,9 +44,11 @@ class SimCSEObjective(ContrastiveObjective):
     """One SimCSE step: both views of the step's sentences, (grad-cached) InfoNCE, backward."""
 
     def __call__(self, step: int) -> dict:
-        rows = self.inputs.encode([self.items[i] for i in self.plan.batch(step)])
+        rows = self.inputs.encode(self.local_items(step))
+        views = [len(rows), len(rows)]
         rows = rows + rows
-        loss, embeddings = self.backward(rows, lambda e: simcse_loss(e, self.cfg.scale, self.cfg.symmetric))
-        positive, negative = pair_cosines(embeddings)
-        return {"loss": loss.item(), "tokens": sum(len(r.input_ids) for r in rows),
+        gather = lambda e: self.ranks.gather(e, views)  # noqa: E731  (both views of every rank's sentences)
+        loss, embeddings = self.backward(rows, lambda e: simcse_loss(gather(e), self.cfg.scale, self.cfg.symmetric))
+        positive, negative = pair_cosines(gather(embeddings))
+        return {"loss": loss.item(), "tokens": int(self.ranks.total(sum(len(r.input_ids) for r in rows))),
                 "pos_cos": positive, "neg_cos": negative}

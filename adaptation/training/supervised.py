@@ -13,12 +13,13 @@ from .contrastive import ContrastiveObjective
 from .simcse import info_nce
 
 
-def supervised_rows(triples, inputs) -> tuple[list, int]:
-    """[queries; positives; hard negatives] as encoded rows, and the number of queries."""
+def supervised_rows(triples, inputs) -> tuple[list, list[int]]:
+    """[queries; positives; hard negatives] as encoded rows, and the three segment sizes."""
     queries = inputs.encode([(t.instruction, t.query) for t in triples])
     positives = inputs.encode([t.positive for t in triples])
-    negatives = inputs.encode([t.negative for t in triples if t.negative])
-    return queries + positives + negatives, len(triples)
+    wanted = [t.negative for t in triples if t.negative]
+    negatives = inputs.encode(wanted) if wanted else []   # a rank's slice may hold none
+    return queries + positives + negatives, [len(queries), len(positives), len(negatives)]
 
 
 def supervised_loss(embeddings: torch.Tensor, n_queries: int, scale: float = 50.0) -> torch.Tensor:
@@ -29,7 +30,9 @@ class SupervisedObjective(ContrastiveObjective):
     """One supervised step over the step's triples, gradient-cached when asked."""
 
     def __call__(self, step: int) -> dict:
-        rows, n = supervised_rows([self.items[i] for i in self.plan.batch(step)], self.inputs)
-        loss, _ = self.backward(rows, lambda e: supervised_loss(e, n, self.cfg.scale))
-        return {"loss": loss.item(), "tokens": sum(len(r.input_ids) for r in rows)}
+        rows, segments = supervised_rows(self.local_items(step), self.inputs)
+        n_queries = len(self.plan.batch(step))  # every rank's queries: the gathered matrix's first rows
+        loss, _ = self.backward(rows, lambda e: supervised_loss(self.ranks.gather(e, segments), n_queries,
+                                                                self.cfg.scale))
+        return {"loss": loss.item(), "tokens": int(self.ranks.total(sum(len(r.input_ids) for r in rows)))}
 
