@@ -15,6 +15,7 @@ import faiss
 import numpy as np
 
 from .errors import UsageError
+from .faiss_gpus import GpuPlan, to_gpus
 from .store import fsync_dir
 
 TRAIN_POINTS_PER_CENTROID = 39      # faiss' own minimum recommendation
@@ -60,12 +61,8 @@ def _tune(inner: faiss.Index, nprobe: int | None = None, ef_search: int | None =
 
 
 def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
-    if faiss.get_num_gpus() <= 0:
-        return None
-    try:
-        return faiss.index_cpu_to_all_gpus(index)
-    except (RuntimeError, AttributeError):  # an index type without a GPU implementation stays on the CPU
-        return None
+    """The index spread over the visible GPUs (replicated or sharded, see ``faiss_gpus``), or None."""
+    return to_gpus(index, GpuPlan.from_environment())
 
 
 class VectorStore:
