@@ -36,13 +36,16 @@ if TYPE_CHECKING:
     from .build import IndexOptions, RunReport, build_index
     from .embedder import Embedder, EncoderAdapter, load_embedder
     from .index import Index
-    from .results import ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
+    from .ray_engine import RayOptions
+    from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult,
+                          SkippedInfo)
     from .search import Where
 
 __getattr__, __all__ = lazy_exports(__name__, {
     ".build": ["IndexOptions", "RunReport", "build_index"],
     ".embedder": ["Embedder", "EncoderAdapter", "load_embedder"],
     ".index": ["Index"],
-    ".results": ["ChunkInfo", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "SearchResult", "SkippedInfo"],
+    ".ray_engine": ["RayOptions"],
+    ".results": ["ChunkInfo", "DocumentHit", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "SearchResult", "SkippedInfo"],
     ".search": ["Where"],
 })

@@ -74,7 +74,8 @@ def search_cmd(
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="Encoder name in the database (default: first)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", "-i",
                                               help="Query instruction (default: the encoder's saved one)."),
-    k: int = typer.Option(10, "-k", "--top-k", help="Number of results."),
+    k: int = typer.Option(10, "-k", "--top-k", help="Number of results (documents, or chunks with --chunks)."),
+    chunks: bool = typer.Option(False, "--chunks", help="One result per chunk instead of per document."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion."),
     dense_weight: Optional[float] = typer.Option(None, "--dense-weight", min=0.0, max=1.0,
                                                  help="With --hybrid: the dense ranking's share of the fusion, the "
@@ -86,25 +87,66 @@ def search_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     path: Optional[str] = typer.Option(None, "--path", help="Only documents whose relative path matches this glob."),
     types: list[str] = typer.Option([], "--type", help="Only these file types (extension), repeatable."),
+    server: Optional[str] = typer.Option(None, "--server", metavar="URL",
+                                         help="Ask a running `l2v serve DB` (encoders already loaded) instead of "
+                                              "loading them here, e.g. http://127.0.0.1:8765"),
 ) -> None:
-    """Search a database; prints rank, score, path, title and the chunk."""
+    """Search a database: documents ranked by their best passage (or chunks with --chunks)."""
+    from .errors import UsageError
+
+    if not query.strip():
+        raise UsageError("the query is empty; give the words to look for, e.g. l2v search DB \"walrus operator\"")
+    body = {"query": query, "encoder": encoder, "k": k, "instruction": instruction, "hybrid": hybrid,
+            "dense_weight": dense_weight, "nprobe": nprobe, "ef_search": ef_search, "path": path,
+            "types": list(types), "chunks": chunks}
+    started = time.perf_counter()
+    if server:
+        from .remote import post_json
+
+        answer = post_json(server, "/search", {**body, "db": str(db.expanduser().resolve())})
+        results = answer["hits"] if chunks else answer["documents"]
+    else:
+        results = _search_here(db, body)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    if not results:
+        typer.echo("no results")
+    for r in results:
+        typer.echo(_format_hit(r) if chunks else _format_document(r))
+    unit = "chunks" if chunks else "documents"
+    typer.echo(f"({len(results)} {unit} in {elapsed * 1000:.0f} ms{' via ' + server if server else ''})", err=True)
+
+
+def _search_here(db: Path, body: dict) -> list[dict]:
+    """The same search the server runs, in this process (results as dicts, as the server returns them)."""
     from .index import Index
 
+    where = {"path": body["path"], "type": body["types"]} if (body["path"] or body["types"]) else None
+    options = {key: body[key] for key in ("encoder", "k", "instruction", "hybrid", "dense_weight", "nprobe",
+                                          "ef_search")}
     with Index.open(db) as idx:
-        started = time.perf_counter()
-        hits = idx.search(query, encoder=encoder, k=k, instruction=instruction,
-                          where={"path": path, "type": types} if (path or types) else None, hybrid=hybrid,
-                          dense_weight=dense_weight, nprobe=nprobe, ef_search=ef_search)
-        elapsed = time.perf_counter() - started
-    if as_json:
-        typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))
-        return
-    if not hits:
-        typer.echo("no results")
-    for h in hits:
-        snippet = " ".join(h.text.split())[:200]
-        typer.echo(f"{h.rank:>3}. {h.score:.4f}  {h.path}  [{h.start}:{h.end}]  {h.title}\n     {snippet}")
-    typer.echo(f"({len(hits)} results in {elapsed * 1000:.0f} ms)", err=True)
+        if body["chunks"]:
+            return [h.to_dict() for h in idx.search(body["query"], where=where, **options)]
+        return [d.to_dict() for d in idx.search_documents(body["query"], where=where, **options)]
+
+
+def _snippet(text: str, width: int) -> str:
+    return " ".join(text.split())[:width]
+
+
+def _format_hit(h: dict) -> str:
+    return (f"{h['rank']:>3}. {h['score']:.4f}  {h['path']}  [{h['start']}:{h['end']}]  {h['title']}\n"
+            f"     {_snippet(h['text'], 200)}")
+
+
+def _format_document(d: dict) -> str:
+    best = d["best"]
+    lines = [f"{d['rank']:>3}. {d['score']:.4f}  {d['path']}  {d['title']}",
+             f"     [{best['start']}:{best['end']}] {_snippet(best['text'], 200)}"]
+    lines += [f"     also {p['score']:.4f} [{p['start']}:{p['end']}] {_snippet(p['text'], 100)}" for p in d["passages"]]
+    return "\n".join(lines)
 
 
 def status_cmd(

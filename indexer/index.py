@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from .embedder import Embedder, LazyEmbedder
 from .errors import EncoderMismatchError, UsageError
 from .layout import faiss_path
-from .results import (ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo)
+from .grouping import group_by_document
+from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo)
 from .schema import SCHEMA_VERSION, Chunk, Document, EncoderRow, Membership, Run, Skipped
 from .search import Where, allowed_chunk_ids, bm25, rrf
 from .store import (FORMAT_VERSION, INDEX_JSON, get_setting, make_engine, session_factory, sqlite_path,
@@ -190,6 +191,30 @@ class Index:
         vector = self.embedder(name).encode_queries([query], instruction=instruction)
         return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None,
                                   dense_weight=dense_weight, nprobe=nprobe, ef_search=ef_search)
+
+    def search_documents(self, query: str, encoder: str | None = None, k: int = 10, instruction: str | None = None,
+                         where: Any = None, hybrid: bool = False, dense_weight: float | None = None,
+                         nprobe: int | None = None, ef_search: int | None = None,
+                         passages: int = 3) -> list[DocumentHit]:
+        """Top-k *documents*: each ranked by its best chunk, with up to ``passages`` - 1 other matching chunks.
+
+        Chunk results are fetched deeper until ``k`` distinct documents are found (or the index is
+        exhausted): with exact search the first hit of each document is its best chunk, so the
+        documents equal a brute-force max over every chunk's score.
+        """
+        if k < 1:
+            raise UsageError(f"k must be at least 1, got {k}")
+        name = self._encoder_row(encoder).name
+        vector = np.asarray(self.embedder(name).encode_queries([query], instruction=instruction))[0]
+        total = self.vectors(name).ntotal
+        depth = min(max(4 * k, 20), max(total, 1))
+        while True:
+            hits = self.search_vector(vector, name, depth, where, bm25_query=query if hybrid else None,
+                                      dense_weight=dense_weight, nprobe=nprobe, ef_search=ef_search)
+            documents = group_by_document(hits, k, passages)
+            if len(documents) >= k or depth >= total:
+                return documents
+            depth = min(depth * 4, total)
 
     def hybrid_dense_weight(self, encoder: str | None = None) -> float:
         """The dense share of hybrid search the encoder recorded (0.5 when it recorded none)."""

@@ -25,6 +25,24 @@ class SearchResult:
 
 
 @dataclass
+class DocumentHit:
+    """A document in results by document: its best chunk decides its rank; other matching chunks follow it."""
+
+    document_id: int
+    path: str
+    title: str
+    doc_type: str
+    score: float        # the best chunk's score
+    rank: int           # 1-based, among documents
+    encoder: str
+    best: SearchResult
+    passages: list[SearchResult] = field(default_factory=list)   # the document's other matches, best first
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class DocumentInfo:
     id: int
     path: str

@@ -57,5 +57,39 @@ def ui_cmd(
     raise typer.Exit(code if code >= 0 else 0)
 
 
+def serve_cmd(
+    db: Path = typer.Argument(..., help="Database directory built by `l2v index`."),
+    port: int = typer.Option(8765, "--port", help="Port to serve on (0: a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+) -> None:
+    """Serve search, documents, status and OpenAI-compatible /v1/embeddings over HTTP, encoders kept loaded."""
+    from .errors import UsageError
+    from .server import SearchService, make_server
+
+    db = db.expanduser().resolve()
+    if not (db / "metadata.sqlite").is_file():
+        raise UsageError(f"'{db}' is not an l2v database (no metadata.sqlite); "
+                         f"build it with `l2v index FOLDER --db {db}`")
+    if not 0 <= port < 65536:
+        raise UsageError(f"--port must be between 0 and 65535, got {port}")
+    typer.echo(f"loading the encoders of {db} ...", err=True)
+    service = SearchService(db)
+    try:
+        server = make_server(service, host, port)
+    except OSError as err:
+        service.close()
+        raise UsageError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port") from None
+    address = f"http://{host}:{server.server_address[1]}"
+    typer.echo(f"l2v serve: {address}  (encoders: {', '.join(service.names)}; Ctrl+C stops)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        service.close()
+
+
 def register(app: typer.Typer) -> None:
     app.command("ui")(ui_cmd)
+    app.command("serve")(serve_cmd)

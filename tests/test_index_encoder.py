@@ -104,12 +104,20 @@ def test_two_real_encoders_share_chunk_ids_and_instructions_default(encoders, bu
 
 def test_cli_search_and_status(built, app):
     runner = CliRunner()
-    result = runner.invoke(app, ["search", str(built / "db"), "rivers", "-k", "2", "--json", "--encoder", "enc-llama"])
+    result = runner.invoke(app, ["search", str(built / "db"), "rivers", "-k", "2", "--json", "--encoder", "enc-llama",
+                                 "--chunks"])
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)
     assert len(hits) == 2 and {"path", "title", "text", "start", "end", "score", "chunk_id"} <= set(hits[0])
-    filtered = runner.invoke(app, ["search", str(built / "db"), "rivers", "--path", "a/**", "--hybrid", "--json"])
+    documents = runner.invoke(app, ["search", str(built / "db"), "rivers", "-k", "3", "--json"])
+    found = json.loads(documents.stdout)   # results by document (the default): k counts documents
+    assert len(found) == 3 and len({d["path"] for d in found}) == 3
+    assert all(d["best"]["path"] == d["path"] and d["best"]["score"] == d["score"] for d in found)
+    filtered = runner.invoke(app, ["search", str(built / "db"), "rivers", "--path", "a/**", "--hybrid", "--json",
+                                   "--chunks"])
     assert filtered.exit_code == 0 and all(h["path"].startswith("a/") for h in json.loads(filtered.stdout))
+    text = runner.invoke(app, ["search", str(built / "db"), "rivers", "-k", "2"])
+    assert text.exit_code == 0 and text.stdout.count("  1. ") == 1 and "  2. " in text.stdout
     status = runner.invoke(app, ["status", str(built / "db")])
     assert status.exit_code == 0
     assert "documents 4" in status.output and "encoder enc-llama" in status.output
