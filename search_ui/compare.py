@@ -73,8 +73,33 @@ def agreements(rankings: Mapping[str, Sequence[Hashable]], k: int) -> list[PairA
     return out
 
 
-def shared_marks(rankings: Mapping[str, Sequence[Hashable]]) -> dict[str, dict[Hashable, list[str]]]:
-    """For each encoder and each of its items: the other encoders whose list also holds that item."""
-    sets = {name: set(items) for name, items in rankings.items()}
-    return {name: {item: [o for o in rankings if o != name and item in sets[o]] for item in items}
-            for name, items in rankings.items()}
+def rank_table(rankings: Mapping[str, Sequence[Hashable]], k: int) -> list[dict]:
+    """Every item of any top-k list: its rank in each list (None: not in that top k) and the spread.
+
+    ``spread`` is the largest rank difference, an absent item counting as rank k+1: 0 where the
+    encoders agree, large where one ranks it high and another not at all. Rows: largest spread
+    first, then by best rank -- where the rankings differ, at a glance.
+    """
+    ranks = {name: {item: i + 1 for i, item in enumerate(list(items)[:k])} for name, items in rankings.items()}
+    union = list(dict.fromkeys(item for items in rankings.values() for item in list(items)[:k]))
+    rows = []
+    for item in union:
+        row = {"item": item, **{name: ranks[name].get(item) for name in rankings}}
+        present = [r if r is not None else k + 1 for r in (ranks[name].get(item) for name in rankings)]
+        row["spread"] = max(present) - min(present)
+        row["best"] = min(present)
+        rows.append(row)
+    rows.sort(key=lambda r: (-r["spread"], r["best"]))
+    return rows
+
+
+def rank_badges(rankings: Mapping[str, Sequence[Hashable]], k: int) -> dict[str, dict[Hashable, list[str]]]:
+    """Per encoder and item: "#3 in other" for each other encoder's rank of it, or "only here"."""
+    ranks = {name: {item: i + 1 for i, item in enumerate(list(items)[:k])} for name, items in rankings.items()}
+    out: dict[str, dict[Hashable, list[str]]] = {}
+    for name, items in rankings.items():
+        out[name] = {}
+        for item in list(items)[:k]:
+            elsewhere = [f"#{ranks[o][item]} in {o}" for o in rankings if o != name and item in ranks[o]]
+            out[name][item] = elsewhere or ["only here"]
+    return out

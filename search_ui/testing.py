@@ -100,7 +100,7 @@ def search(driver, query: str, timeout: float = 60.0) -> float:
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    marker = f"hits for “{query}”"
+    marker = f"for “{query}” in"
     box = WebDriverWait(driver, timeout, poll_frequency=0.05).until(
         lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query"]'))
     driver.execute_script(WATCH, marker)

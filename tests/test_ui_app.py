@@ -13,6 +13,7 @@ from indexer import Index, IndexOptions, build_index
 from ui_helpers import QUERY_INSTRUCTION, SECRET, ui_db  # noqa: F401
 
 APP = str(Path(__file__).resolve().parents[1] / "search_ui" / "app.py")
+DOCUMENTS = 7   # readable documents in ui_db's corpus
 
 
 def app(monkeypatch, db, page: str | None = None) -> AppTest:
@@ -59,14 +60,21 @@ def test_search_page(monkeypatch, ui_db):
     assert "Type a query" in at.info[0].value and not hits(at)          # empty query: an empty state
     search(at, "walrus operator")
     no_errors(at)
-    found = hits(at)
-    assert len(found) == 10 and any("<code>notes/walrus.md</code>" in h for h in found)
+    found = hits(at)   # by document (the default): every document of the corpus once, best passage first
+    paths = [h.split("<code>")[1].split("</code>")[0] for h in found]
+    assert len(found) == DOCUMENTS == len(set(paths)) and paths[0] == "notes/walrus.md"
     assert '<mark class="l2v-passage">' in found[0] and "<b>walrus</b>" in found[0]
+    text_of_first = found[0].split('class="l2v-text">')[1]
+    assert text_of_first.index('<mark class="l2v-passage">') < 300   # the match is what the card shows first
+    more = [e for e in at.expander if "more matching passage" in e.label]
+    assert more and all("l2v-more" in c.proto.body for e in more for c in e.children.values())
     # the surrounding text of each hit, read from the file under the indexed root
     context = [c.proto.body for e in at.expander if e.label == "Surrounding text" for c in e.children.values()
                if "l2v-context" in getattr(c.proto, "body", "")]
-    assert len(context) == 10 and any("The walrus operator" in c for c in context), [c[:60] for c in context]
+    assert len(context) == DOCUMENTS and any("The walrus operator" in c for c in context), [c[:60] for c in context]
     assert at.code[0].value.startswith("(nothing")
+    at.toggle(key="search_group").set_value(False).run()                    # one result per chunk
+    assert len(hits(at)) == 10 and not [e for e in at.expander if "more matching passage" in e.label]
     at.selectbox(key="search_hash_preset").select("Web search").run()       # hash has no saved instruction
     assert at.code[0].value.startswith("Given a web search query") and len(hits(at)) == 10
     # the tiny encoder's saved query instruction is the default and is shown verbatim
@@ -82,6 +90,7 @@ def test_search_page(monkeypatch, ui_db):
 def test_search_filters_k_and_hybrid(monkeypatch, ui_db):
     at = app(monkeypatch, ui_db)
     search(at, "assignment expression")
+    at.toggle(key="search_group").set_value(False).run()
     at.number_input(key="search_k").set_value(3).run()
     assert len(hits(at)) == 3
     at.multiselect(key="search_types").select("md").run()
@@ -119,7 +128,11 @@ def test_compare_page(monkeypatch, ui_db):
     assert table["overlap@10"][0] == pytest.approx(shared / 10)
     cards = hits(at)
     assert len(cards) == 20
-    assert sum("shared with tiny" in c for c in cards) == shared == sum("shared with hash" in c for c in cards)
+    assert sum(" in tiny</span>" in c for c in cards) == shared == sum(" in hash</span>" in c for c in cards)
+    assert sum("only here" in c for c in cards) == 20 - 2 * shared
+    ranks = at.dataframe[1].value          # where the rankings differ: one row per distinct hit
+    assert len(ranks) == 20 - shared and list(ranks.columns) == ["passage", "hash", "tiny", "spread"]
+    assert list(ranks["spread"]) == sorted(ranks["spread"], reverse=True)
     latencies = [c.value for c in at.caption if " ms · " in c.value]
     assert len(latencies) == 2 and all(float(v.split(" ms")[0]) > 0 for v in latencies)
     at.multiselect(key="compare_encoders").unselect("tiny").run()
@@ -196,7 +209,7 @@ def test_paths_outside_the_root_are_never_read(monkeypatch, ui_db, tmp_path, bad
     root = Path(Index.open(ui_db).root)
     db = tampered_copy(ui_db, tmp_path / "bad.l2v", bad.replace("/ROOT", str(root)))
     at = search(app(monkeypatch, db), "walrus operator")
-    assert not at.exception and len(hits(at)) == 10
+    assert not at.exception and len(hits(at)) == DOCUMENTS
     assert any("refusing to read it" in e.value for e in at.error)        # inside the hit's expander only
     assert SECRET not in text_of(at)
 
@@ -229,7 +242,7 @@ def test_an_encoder_that_cannot_load_is_a_friendly_error(monkeypatch, ui_db, tmp
     assert "gone-encoder" in at.error[0].value and "Traceback" not in at.error[0].value
     search(at, "walrus operator", encoder="hash")                        # the other encoder still works
     no_errors(at)
-    assert len(hits(at)) == 10
+    assert len(hits(at)) == DOCUMENTS
 
 
 def test_index_page_shows_an_evaluation_report(monkeypatch, ui_db, tmp_path):
@@ -273,3 +286,48 @@ def test_a_rebuilt_database_is_reopened_without_restarting(monkeypatch, tmp_path
     no_errors(at)
     found = hits(at)
     assert found and all("new.md" in h for h in found) and not any("old.md" in h for h in found)
+
+
+def test_a_search_is_a_link_and_a_link_restores_the_search(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db)
+    search(at, "walrus operator")
+    at.number_input(key="search_k").set_value(3).run()
+    at.toggle(key="search_group").set_value(False).run()
+    params = dict(at.query_params)
+    flat = {k: (v[0] if isinstance(v, list) else v) for k, v in params.items()}
+    assert flat["q"] == "walrus operator" and flat["k"] == "3" and flat["g"] == "0" and flat["ip"] == "No instruction"
+    assert "hy" not in flat                                  # defaults stay out of the link
+    # a fresh session opened on that link shows the same search
+    shared = AppTest.from_file(APP, default_timeout=60)
+    for key, value in flat.items():
+        shared.query_params[key] = value
+    monkeypatch.setenv("L2V_UI_DB", str(ui_db))
+    shared.run()
+    no_errors(shared)
+    assert shared.text_input(key="search_query").value == "walrus operator"
+    assert shared.number_input(key="search_k").value == 3 and shared.toggle(key="search_group").value is False
+    assert hits(shared) == hits(at)
+    # a hand-edited link with values that do not exist falls back to the defaults, without an error
+    odd = AppTest.from_file(APP, default_timeout=60)
+    for key, value in {"q": "walrus", "enc": "nope", "k": "5000", "types": "md,zzz", "ip": "???"}.items():
+        odd.query_params[key] = value
+    odd.run()
+    no_errors(odd)
+    assert odd.selectbox(key="search_encoder").value == "hash" and odd.number_input(key="search_k").value == 10
+    assert odd.multiselect(key="search_types").value == ["md"] and hits(odd)
+
+
+def test_results_export_as_csv_and_json(monkeypatch, ui_db):
+    from search_ui.highlight import best_passage
+    from search_ui.views.search import result_rows
+
+    at = app(monkeypatch, ui_db)
+    search(at, "walrus operator")
+    buttons = at.get("download_button")
+    assert [b.proto.label for b in buttons] == ["Download CSV", "Download JSON"]
+    with Index.open(ui_db) as idx:
+        documents = idx.search_documents("walrus operator", encoder="hash", k=3, instruction="")
+    hits_ = [d.best for d in documents]
+    rows = result_rows(hits_, [best_passage(h.text, "walrus operator") for h in hits_], documents)
+    assert [r["rank"] for r in rows] == [1, 2, 3] and rows[0]["path"] == "notes/walrus.md"
+    assert "walrus" in rows[0]["passage"].lower() and rows[0]["more_passages"] == len(documents[0].passages)

@@ -53,11 +53,20 @@ def test_search_compare_clusters_in_a_browser(server, driver):
     assert 0 < ms < 60000
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) >= 10)
+    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) >= 7)
     cards = driver.find_elements(By.CSS_SELECTOR, ".l2v-hit")
-    assert len(cards) == 10
-    assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) == 10  # every hit highlighted
+    assert len(cards) == 7                              # by document: each of the corpus' 7 documents once
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) == 7  # every hit highlighted
+    first = driver.find_element(By.CSS_SELECTOR, ".l2v-hit .l2v-text")
+    mark = first.find_element(By.CSS_SELECTOR, "mark.l2v-passage")
+    assert mark.location["y"] - first.location["y"] < first.size["height"]   # the match is visible in its card
+    assert "q=walrus" in driver.current_url                                   # the search is a link
     driver.save_screenshot(str(ARTIFACTS / "search.png"))
+    ui.search(driver, "generators")
+    assert "q=generators" in driver.current_url
+    driver.back()                                                             # Back returns to the last search
+    ui.wait_text(driver, "for “walrus operator” in")
+    assert "q=walrus" in driver.current_url
 
     ui.navigate(driver, "Compare")   # the sidebar navigation
     ui.wait_text(driver, "Type a query and press Enter to see")

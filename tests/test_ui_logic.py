@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from search_ui.compare import agreements, kendall_shared, overlap_at_k, shared_marks, spearman_union
+from search_ui.compare import agreements, kendall_shared, overlap_at_k, rank_badges, rank_table, spearman_union
 from search_ui.documents import chunks_text, context, safe_path
 from search_ui.errors import PathOutsideRootError, UsageError
 from search_ui.highlight import best_passage, best_passages, highlight_html, sentences
@@ -66,10 +66,16 @@ def test_overlap_and_rank_correlations():
     assert pairs[0].overlap == pytest.approx(0.6) and pairs[0].kendall == pytest.approx(1 / 3)
 
 
-def test_shared_marks_name_the_other_lists():
-    marks = shared_marks({"a": [1, 2], "b": [2, 3], "c": [2, 1]})
-    assert marks["a"] == {1: ["c"], 2: ["b", "c"]} and marks["b"][3] == []
-
+def test_rank_badges_and_table_show_where_rankings_differ():
+    rankings = {"a": [1, 2, 3], "b": [2, 4, 1]}
+    badges = rank_badges(rankings, 3)
+    assert badges["a"] == {1: ["#3 in b"], 2: ["#1 in b"], 3: ["only here"]}
+    assert badges["b"][4] == ["only here"]
+    table = rank_table(rankings, 3)
+    assert [(r["item"], r["a"], r["b"]) for r in table] == [(1, 1, 3), (4, None, 2), (2, 2, 1), (3, 3, None)]
+    spreads = {r["item"]: r["spread"] for r in table}
+    assert spreads == {1: 2, 2: 1, 3: 1, 4: 2}            # absent counts as rank k + 1 = 4
+    assert [r["item"] for r in table] == [1, 4, 2, 3]      # largest spread first, then best rank
 
 def test_safe_path_refuses_escapes(tmp_path):
     root = tmp_path / "root"

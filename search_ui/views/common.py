@@ -18,6 +18,9 @@ CSS = """
 mark.l2v-passage {background: #fff3a8; color: inherit; padding: 0 .1rem;}
 .l2v-shared {display: inline-block; background: #d7ecff; color: #034; border-radius: .3rem; padding: 0 .3rem;
   font-size: .75rem; margin-left: .3rem;}
+.l2v-more {white-space: pre-wrap; font-size: .85rem; border-left: 3px solid rgba(128,128,128,.35);
+  padding: .2rem .6rem; margin: .3rem 0;}
+.l2v-rank-up {color: #0a7c2f;} .l2v-rank-down {color: #b3261e;}
 .l2v-context {white-space: pre-wrap; font-size: .85rem; color: #666;}
 .l2v-context mark {background: #fff3a8; color: #111;}
 </style>

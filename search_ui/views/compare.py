@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from ..compare import agreements, shared_marks
+from ..compare import agreements, rank_badges, rank_table
 from . import common
 from ..highlight import best_passages
 from .search import hit_html, semantic_scorer
@@ -39,13 +39,14 @@ def render(idx, db: str) -> None:
             results[name] = idx.search(query, encoder=name, k=k, hybrid=hybrid)
             latency[name] = (time.perf_counter() - start) * 1000
     rankings = {name: [h.chunk_id for h in hits] for name, hits in results.items()}
-    marks = shared_marks(rankings)
+    marks = rank_badges(rankings, k)
     rows = [{"encoders": f"{p.a} vs {p.b}", f"overlap@{k}": round(p.overlap, 3), "shared": p.shared,
              "Spearman (union)": None if p.spearman is None else round(p.spearman, 3),
              "Kendall (shared)": None if p.kendall is None else round(p.kendall, 3)}
             for p in agreements(rankings, k)]
     st.subheader("Agreement")
     st.dataframe(rows, hide_index=True, width="stretch")
+    differences(results, rankings, k)
     columns = st.columns(len(chosen))
     passages = {name: best_passages([h.text for h in hits], query,
                                     semantic=semantic_scorer(common.embedder(idx, name), None))
@@ -58,3 +59,15 @@ def render(idx, db: str) -> None:
                 st.warning("No hits.")
             for hit, passage in zip(results[name], passages[name]):
                 st.html(hit_html(hit, query, shared=marks[name].get(hit.chunk_id), passage=passage))
+
+
+def differences(results, rankings, k: int) -> None:
+    """Where the rankings differ: each hit's rank under every encoder, disagreements first."""
+    hits = {h.chunk_id: h for found in results.values() for h in found}
+    table = [{"passage": f"{hits[r['item']].title} · {hits[r['item']].path} [{hits[r['item']].start}:]",
+              **{name: r[name] for name in rankings}, "spread": r["spread"]} for r in rank_table(rankings, k)]
+    st.subheader("Where the rankings differ")
+    st.caption(f"Each hit's rank under every encoder (empty: not in its top {k}); largest disagreement first.")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"spread": st.column_config.ProgressColumn("spread", min_value=0, max_value=k,
+                                                                          format="%d")})
