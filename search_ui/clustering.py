@@ -158,8 +158,9 @@ def c_tfidf_terms(texts: dict[int, list[str]], top: int = 6) -> dict[int, list[s
     if not classes:
         return {}
     docs = [" ".join(texts[c]) for c in classes]
+    # terms in most clusters ("python", "use" in a folder of Python docs) describe the corpus, not a cluster
     vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_][\w'-]{2,}\b",
-                                 max_features=50000)
+                                 max_features=50000, max_df=0.5 if len(classes) >= 4 else 1.0)
     try:
         counts = vectorizer.fit_transform(docs).astype(np.float64).toarray()
     except ValueError:  # only stop words / no terms at all

@@ -149,6 +149,12 @@ def test_compare_with_one_encoder(monkeypatch, tmp_path):
     assert "Only one encoder" in at.info[0].value
 
 
+def picker(at: AppTest):
+    """The cluster picker of the clustering on screen (its key names the clustering)."""
+    (found,) = [s for s in at.selectbox if s.key and s.key.startswith("clusters_pick_")]
+    return found
+
+
 def test_clusters_page_is_cached_and_lists_documents(monkeypatch, ui_db):
     at = app(monkeypatch, ui_db, "clusters")
     no_errors(at)
@@ -158,11 +164,11 @@ def test_clusters_page_is_cached_and_lists_documents(monkeypatch, ui_db):
     assert summary.startswith(f"{n_chunks:,} chunks in 8 clusters")
     chart = json.loads(next(e for e in at.main if getattr(e, "type", "") == "vega_lite_chart").proto.spec)
     assert {t["field"] for t in chart["encoding"]["tooltip"]} >= {"title", "snippet"}
-    options = at.selectbox(key="clusters_pick").options
+    options = picker(at).options
     assert len(options) == 8 and all(":" in o for o in options)           # "c: term, term, ..." labels
     sizes = [int(o.rsplit("(", 1)[1].split()[0].replace(",", "")) for o in options]
     assert sum(sizes) == n_chunks
-    at.selectbox(key="clusters_pick").set_value(3).run()
+    picker(at).set_value(3).run()
     listed = at.dataframe[0].value
     assert listed["chunks in cluster"].sum() == sizes[3] and set(listed["path"]) <= {
         d.path for d in Index.open(ui_db).documents()}
@@ -170,12 +176,15 @@ def test_clusters_page_is_cached_and_lists_documents(monkeypatch, ui_db):
     assert any("from cache" in c.value for c in again.caption)
     again.slider(key="clusters_k").set_value(4).run()
     no_errors(again)
-    assert len(again.selectbox(key="clusters_pick").options) == 4
+    assert len(picker(again).options) == 4
     if "HDBSCAN" in again.selectbox(key="clusters_method").options:
+        kmeans_labels = picker(again).options
         again.selectbox(key="clusters_method").select("HDBSCAN").run()
         no_errors(again)
         summary = next(c.value for c in again.caption if "chunks in" in c.value)
         assert summary.startswith(f"{n_chunks:,} chunks in")
+        shown = picker(again)                      # a fresh picker: HDBSCAN's own labels, none of k-means'
+        assert "hdbscan" in shown.key and shown.options != kmeans_labels and shown.value is not None
 
 
 def test_index_page(monkeypatch, ui_db):

@@ -270,3 +270,14 @@ def test_surrounding_text_falls_back_to_stored_chunks(tmp_path):
         (folder / "a.txt").unlink()
         ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)
         assert ctx.source == "chunks" and "unreadable" in ctx.note and ctx.hit == hit.text
+
+
+def test_c_tfidf_leaves_out_words_of_most_clusters():
+    from search_ui.clustering import c_tfidf_terms
+
+    topics = ["walrus operator assignment", "generator yield coroutine", "decorator wrapper function",
+              "unicode string bytes"]
+    texts = {c: [f"python python use code {topic} {topic}"] * 2 for c, topic in enumerate(topics)}
+    terms = c_tfidf_terms(texts, top=3)
+    assert all(not {"python", "use", "code"} & set(t) for t in terms.values()), terms
+    assert terms[0][0] in {"walrus", "operator", "assignment"} and terms[3][0] in {"unicode", "string", "bytes"}

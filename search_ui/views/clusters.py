@@ -49,6 +49,10 @@ def clicked_cluster(event) -> int | None:
     return -1 if label == "noise" else int(label.split(":", 1)[0])
 
 
+def picker_key(encoder: str, params: cl.ClusterParams) -> str:
+    return f"clusters_pick_{encoder}_{params.key()}"
+
+
 def render(idx, db: str) -> None:
     st.header("Clusters")
     names = common.encoder_names(idx)
@@ -68,12 +72,13 @@ def render(idx, db: str) -> None:
     event = st.altair_chart(chart(cmap), width="stretch", on_select="rerun", key="clusters_chart")
     options = sorted(sizes, key=lambda c: (c < 0, c))
     clicked = clicked_cluster(event)
+    pick = picker_key(name, params)   # one picker per clustering: its labels never outlive a method or k change
     if clicked in sizes and clicked != st.session_state.get("clusters_clicked"):
-        st.session_state["clusters_pick"] = clicked        # a click on the map selects that cluster below
+        st.session_state[pick] = clicked                    # a click on the map selects that cluster below
     st.session_state["clusters_clicked"] = clicked
-    if st.session_state.get("clusters_pick") not in sizes:
-        st.session_state.pop("clusters_pick", None)
-    picked = st.selectbox("Cluster (or click a point on the map)", options, key="clusters_pick",
+    if st.session_state.get(pick) not in sizes:
+        st.session_state.pop(pick, None)
+    picked = st.selectbox("Cluster (or click a point on the map)", options, key=pick,
                           format_func=lambda c: f"{cmap.label(c)} ({sizes[c]:,} chunks)")
     terms = cmap.terms.get(picked, [])
     if terms:
