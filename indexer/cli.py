@@ -13,8 +13,9 @@ def index_cmd(
     folder: Path = typer.Argument(..., help="Folder of documents to index."),
     db: Path = typer.Option(..., "--db", help="Database directory (created if missing), e.g. my.l2v"),
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e",
-                                          help="Saved encoder dir, LLM2Vec checkpoint dir or hub id. "
-                                               "Default: the encoders already in --db."),
+                                          help="Saved encoder dir, LLM2Vec checkpoint dir, GGUF file or hub id. "
+                                               "Default: the encoders already in --db; for a new database the "
+                                               "bundled default encoder (l2v-smollm2)."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of this encoder in the database (default: dir name)."),
     include: list[str] = typer.Option([], "--include", help="Glob of files to index, repeatable ('*.md', 'docs/**')."),
     exclude: list[str] = typer.Option([], "--exclude", help="Glob of files/folders to leave out, repeatable ('build/**')."),
@@ -48,6 +49,11 @@ def index_cmd(
     if encoder:
         source = resolve_source(encoder)
         encoders = {name or default_name(source): source}
+    elif not (db.expanduser() / "metadata.sqlite").is_file():   # a new database: say which encoder it gets
+        source = resolve_source(None)
+        encoders = {default_name(source): source}
+        typer.echo(f"new database: indexing with the default encoder '{default_name(source)}' ({source}); "
+                   "pass --encoder to choose another", err=True)
     if ray is None and (ray_actors or ray_gpus is not None):
         raise UsageError("--ray-actors / --ray-gpus-per-actor need --ray ADDRESS (or --ray local)")
     ray_options = None

@@ -103,6 +103,20 @@ def test_demo_indexes_and_searches_offline(tmp_path):
     assert "0 added, 0 changed, 3 unchanged" in again.stdout
 
 
+def test_a_new_database_says_which_encoder_it_gets(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.txt").write_text("The walrus operator assigns inside an expression.\n")
+    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    command = [sys.executable, "-c", code, "index", str(docs), "--db", str(tmp_path / "db")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "new database: indexing with the default encoder 'l2v-smollm2'" in first.stderr
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0 and "new database" not in again.stderr and "1 unchanged" in again.stdout
+
+
 @pytest.mark.slow
 def test_bundled_encoder_loads_from_a_non_editable_wheel(tmp_path):
     """Built as a wheel and installed into a fresh folder, the package finds its bundled encoder."""
