@@ -1,10 +1,20 @@
-"""One encoder's FAISS index: ``IndexIDMap2`` over any factory string, ids == chunks.id.
+"""One encoder's FAISS index over any factory string; FAISS ids == chunks.id.
+
+Flat, HNSW and PQ indexes live inside an ``IndexIDMap2``. IVF indexes store the ids
+themselves (``add_with_ids``/``remove_ids`` on the IVF, a hashtable direct map for
+``reconstruct``): an ``IndexIDMap2`` compacts its id map on removal while IVF lists keep
+the old positions, which silently labelled hits with other chunks' ids.
 
 The CPU index is the source of truth and the only thing written to disk. With
 faiss-gpu and a GPU, searches (and IVF training) run on a GPU copy made with
 ``index_cpu_to_all_gpus``. A factory that needs training (IVF, PQ) is *staged*: it
 lives as an exact flat index until enough vectors exist to train on a sample, so
 search works at every size and small corpora never hit a k-means error.
+
+Filtered searches on approximate indexes are exact over the allowed ids when the
+filter is narrow (or when the approximate search found fewer than k), so a filter
+never silently drops hits: HNSW's graph walk and IVF's probed lists can miss every
+allowed vector.
 """
 from __future__ import annotations
 
@@ -14,11 +24,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import UsageError
+from .errors import FaissFileError, StorageError, UsageError, describe_storage_error
 from .store import fsync_dir
 
 TRAIN_POINTS_PER_CENTROID = 39      # faiss' own minimum recommendation
 MAX_TRAIN_SAMPLE = 256 * 1024
+EXACT_FILTER_MAX = 8192             # filters allowing at most this many vectors are searched exactly
+EXACT_BATCH = 8192                  # vectors reconstructed at a time by the exact fallback
 
 
 def normalize_factory(factory: str) -> str:
@@ -68,14 +80,51 @@ def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
         return None
 
 
+def _wrap(inner: faiss.Index) -> faiss.Index:
+    """The index ids go into: the IVF itself (with a hashtable direct map), else an ``IndexIDMap2``."""
+    ivf = faiss.try_extract_index_ivf(inner)
+    if ivf is None:
+        return faiss.IndexIDMap2(inner)
+    if ivf.direct_map.type != faiss.DirectMap.Hashtable:
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return inner
+
+
+def _list_ids(ivf: faiss.IndexIVF) -> list[np.ndarray]:
+    """Writable views of the ids stored in each inverted list (empty lists included)."""
+    lists = ivf.invlists
+    return [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)) if lists.list_size(i)
+            else np.zeros(0, np.int64) for i in range(ivf.nlist)]
+
+
+def _unwrap_legacy_ivf(index: faiss.IndexIDMap2, path: Path) -> faiss.Index:
+    """An ``IndexIDMap2`` around an IVF (files written before IVF stored its own ids) -> the IVF with real ids.
+
+    That layout is only correct while the IVF's internal ids are exactly 0..n-1 (no removal, or
+    removals of the newest vectors only); any other removal mislabelled vectors for good.
+    """
+    inner = faiss.clone_index(faiss.downcast_index(index.index))
+    ivf = faiss.try_extract_index_ivf(inner)
+    id_map = faiss.vector_to_array(index.id_map).astype(np.int64)
+    views = _list_ids(ivf)
+    internal = np.concatenate(views) if views else np.zeros(0, np.int64)
+    if len(internal) != len(id_map) or not np.array_equal(np.sort(internal), np.arange(len(id_map))):
+        raise FaissFileError(f"{path.name} mislabels vectors: its IVF lists no longer match its ids (an update "
+                             "removed vectors before l2v fixed IVF removals)")
+    for view in views:
+        view[:] = id_map[view]
+    return _wrap(inner)
+
+
 class VectorStore:
     """Add, remove, search and save one encoder's vectors (all float32, L2-normalized by the caller)."""
 
     def __init__(self, index: faiss.Index, factory: str):
-        self.index = index
+        self.index = index          # IndexIDMap2(Flat | HNSW | PQ ...) or an IVF holding its own ids
         self.factory = normalize_factory(factory)
         self._gpu: faiss.Index | None = None
         self._dirty = True
+        self._ids: np.ndarray | None = None
 
     @classmethod
     def create(cls, dim: int, factory: str = "Flat") -> "VectorStore":
@@ -83,13 +132,31 @@ class VectorStore:
         if not inner.is_trained:
             inner = faiss.IndexFlatIP(dim)  # staged until enough vectors exist to train
         _tune(inner)
-        return cls(faiss.IndexIDMap2(inner), factory)
+        return cls(_wrap(inner), factory)
 
     @classmethod
     def load(cls, path: Path, factory: str) -> "VectorStore":
-        index = faiss.read_index(str(path))
-        _tune(faiss.downcast_index(index.index))
-        return cls(index, factory)
+        """Read a FAISS file; ``FaissFileError`` if it is missing, unreadable or mislabels vectors."""
+        path = Path(path)
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as err:
+            if not path.is_file():
+                raise FaissFileError(f"{path.name} is missing") from None
+            detail = str(err).strip().splitlines()[-1][-160:]
+            raise FaissFileError(f"{path.name} is unreadable or corrupt ({detail})") from None
+        if isinstance(index, faiss.IndexIDMap) and faiss.try_extract_index_ivf(faiss.downcast_index(index.index)):
+            index = _unwrap_legacy_ivf(index, path)
+        elif faiss.try_extract_index_ivf(index) is not None:
+            index = _wrap(index)
+        store = cls(index, factory)
+        _tune(store.inner)
+        return store
+
+    @property
+    def inner(self) -> faiss.Index:
+        """The index that does the work (what the id map wraps, or the IVF itself)."""
+        return faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap) else self.index
 
     @property
     def dim(self) -> int:
@@ -102,46 +169,64 @@ class VectorStore:
     @property
     def staged(self) -> bool:
         """True while a trainable factory still runs as its exact flat stand-in."""
-        return not make_inner(self.dim, self.factory).is_trained and \
-            isinstance(faiss.downcast_index(self.index.index), faiss.IndexFlat)
+        return not make_inner(self.dim, self.factory).is_trained and isinstance(self.inner, faiss.IndexFlat)
+
+    @property
+    def exact(self) -> bool:
+        """Does a search compare the query with every stored vector (Flat, or a staged factory)?"""
+        return isinstance(self.inner, faiss.IndexFlat)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """All stored ids (id map order, or IVF list order); cached until the next add/remove."""
+        if self._ids is None:
+            if isinstance(self.index, faiss.IndexIDMap):
+                self._ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            else:
+                views = _list_ids(faiss.try_extract_index_ivf(self.index))
+                self._ids = np.concatenate(views).astype(np.int64) if views else np.zeros(0, np.int64)
+        return self._ids
+
+    def _changed(self) -> None:
+        self._dirty, self._ids = True, None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-            self._dirty = True
+            self._changed()
 
     def remove(self, ids) -> int:
         ids = np.asarray(list(ids), dtype=np.int64)
         if not len(ids) or not self.ntotal:
             return 0
-        try:
-            removed = int(self.index.remove_ids(faiss.IDSelectorBatch(ids)))
+        try:  # an IVF's hashtable direct map accepts only an IDSelectorArray
+            removed = int(self.index.remove_ids(faiss.IDSelectorArray(ids)))
         except RuntimeError:  # HNSW cannot remove: rebuild from the kept vectors
             keep = np.setdiff1d(self.ids(), ids)
             removed = self.ntotal - len(keep)
-            self._rebuild(keep, self._reconstruct(keep), train=False)
-        self._dirty = True
+            self._rebuild(keep, self.reconstruct(keep), train=False)
+        self._changed()
         return removed
 
-    def _reconstruct(self, ids: np.ndarray) -> np.ndarray:
-        """Vectors of ``ids``: one bulk copy when the inner index stores them (Flat, HNSW), else one by one."""
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (decoded, for compressed factories); every id must be stored."""
+        ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return np.zeros((0, self.dim), "float32")
-        try:
-            everything = self.index.index.reconstruct_n(0, self.ntotal)
-        except RuntimeError:
-            return np.vstack([self.index.reconstruct(int(i)) for i in ids])
-        position = {int(i): p for p, i in enumerate(self.ids())}
-        return everything[[position[int(i)] for i in ids]]
+        if isinstance(self.index, faiss.IndexIDMap) and len(ids) * 2 >= self.ntotal:
+            try:  # most of the index: one bulk copy when the inner index stores vectors (Flat, HNSW)
+                everything = self.inner.reconstruct_n(0, self.ntotal)
+            except RuntimeError:
+                pass
+            else:
+                position = {int(i): p for p, i in enumerate(self.ids())}
+                return everything[[position[int(i)] for i in ids]]
+        return self.index.reconstruct_batch(ids)
 
     def _rebuild(self, ids: np.ndarray, vectors: np.ndarray, train: bool) -> None:
         inner = make_inner(self.dim, self.factory)
         if not inner.is_trained:
             if not train:  # keep the trained structure (e.g. PQ codebooks), drop its vectors
-                inner = faiss.IndexFlatIP(self.dim) if self.staged else faiss.clone_index(self.index.index)
+                inner = faiss.IndexFlatIP(self.dim) if self.staged else faiss.clone_index(self.inner)
                 inner.reset()
             else:
                 sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:MAX_TRAIN_SAMPLE]]
@@ -150,11 +235,11 @@ class VectorStore:
                 if gpu is not None:
                     inner = faiss.index_gpu_to_cpu(gpu)
         _tune(inner)
-        index = faiss.IndexIDMap2(inner)
+        index = _wrap(inner)
         for start in range(0, len(ids), 65536):
             index.add_with_ids(np.ascontiguousarray(vectors[start:start + 65536]), ids[start:start + 65536])
         self.index = index
-        self._dirty = True
+        self._changed()
 
     def maybe_train(self, final: bool = False) -> bool:
         """Train a staged factory once it has enough vectors (or, at the end of a run, at least one per centroid)."""
@@ -164,7 +249,7 @@ class VectorStore:
         if self.ntotal < (k if final else TRAIN_POINTS_PER_CENTROID * k):
             return False
         ids = self.ids()
-        self._rebuild(ids, self._reconstruct(ids), train=True)
+        self._rebuild(ids, self.reconstruct(ids), train=True)
         return True
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, nprobe: int | None = None,
@@ -172,21 +257,50 @@ class VectorStore:
         """(scores, ids) of shape (n, k); missing hits have id -1.
 
         ``allowed`` restricts hits to those ids (filters); ``nprobe`` (IVF) and ``ef_search`` (HNSW)
-        trade speed for recall for this search only (defaults: the values set at load).
+        trade speed for recall for this search only (defaults: the values set at load). An approximate
+        index answers a narrow filter exactly, and any filter exactly once its own search comes back short.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is not None:
+            allowed = np.intersect1d(np.asarray(allowed, dtype=np.int64), self.ids())  # pending chunks have no vector
         if self.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             n = len(queries)
             return np.zeros((n, k), "float32"), -np.ones((n, k), "int64")
         params = self._search_parameters(allowed, nprobe, ef_search)
+        if allowed is not None and not self.exact:
+            if len(allowed) <= EXACT_FILTER_MAX:
+                return self._exact_search(queries, k, allowed)
+            scores, ids = self.index.search(queries, k, params=params)
+            if ((ids >= 0).sum(axis=1) < min(k, len(allowed))).any():
+                return self._exact_search(queries, k, allowed)
+            return scores, ids
         if params is not None:
             return self.index.search(queries, k, params=params)  # per-search parameters: the CPU index
         if self._dirty:
             self._gpu, self._dirty = _gpu_copy(self.index), False
         return (self._gpu or self.index).search(queries, k)
 
+    def _exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inner products with every allowed stored vector (sorted ids), in batches; ties keep the lower id first."""
+        n = len(queries)
+        best_scores = np.full((n, 0), -np.inf, dtype=np.float32)
+        best_ids = np.zeros((n, 0), dtype=np.int64)
+        for start in range(0, len(allowed), EXACT_BATCH):
+            batch = allowed[start:start + EXACT_BATCH]
+            scores = np.concatenate([best_scores, queries @ self.reconstruct(batch).T], axis=1)
+            ids = np.concatenate([best_ids, np.broadcast_to(batch, (n, len(batch)))], axis=1)
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # allowed is sorted: lower ids first
+            best_scores = np.take_along_axis(scores, order, axis=1)
+            best_ids = np.take_along_axis(ids, order, axis=1)
+        missing = k - best_ids.shape[1]
+        if missing > 0:
+            best_scores = np.pad(best_scores, ((0, 0), (0, missing)))
+            best_ids = np.pad(best_ids, ((0, 0), (0, missing)), constant_values=-1)
+        return best_scores.astype(np.float32), best_ids
+
     def _search_parameters(self, allowed: np.ndarray | None, nprobe: int | None,
                            ef_search: int | None) -> faiss.SearchParameters | None:
+        """Parameters of the inner index's own type (an IVF rejects plain ``SearchParameters``)."""
         for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
             if value is not None and value < 1:
                 raise UsageError(f"{name} must be at least 1, got {value}")
@@ -194,23 +308,33 @@ class VectorStore:
             return None
         # the selector goes through the constructor, which keeps it alive as long as the parameters
         selector = {} if allowed is None else {"sel": faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))}
-        inner = faiss.downcast_index(self.index.index)
-        if faiss.try_extract_index_ivf(inner) is not None and nprobe is not None:
-            return faiss.SearchParametersIVF(nprobe=int(nprobe), **selector)
-        if hasattr(inner, "hnsw") and ef_search is not None:
-            return faiss.SearchParametersHNSW(efSearch=int(ef_search), **selector)
+        inner = self.inner
+        ivf = faiss.try_extract_index_ivf(inner)
+        if ivf is not None:
+            return faiss.SearchParametersIVF(nprobe=int(nprobe or ivf.nprobe), **selector)
+        if hasattr(inner, "hnsw"):
+            return faiss.SearchParametersHNSW(efSearch=int(ef_search or inner.hnsw.efSearch), **selector)
         return faiss.SearchParameters(**selector)
 
     def save(self, path: Path) -> None:
-        """Atomic: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new file."""
+        """Atomic: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new file;
+        a failure (disk full) removes the temp file and raises ``StorageError``."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        faiss.write_index(self.index, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            faiss.write_index(self.index, str(tmp))
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+        except BaseException as err:
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, RuntimeError):  # faiss reports a failed fwrite as a RuntimeError
+                raise StorageError(f"cannot write {path}: {str(err).strip().splitlines()[-1][-200:]}") from err
+            if isinstance(err, OSError):
+                raise StorageError(describe_storage_error(err)) from err
+            raise
