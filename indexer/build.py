@@ -7,6 +7,11 @@ gives each encoder the chunks it lacks, committing membership rows together with
 the generation number of a freshly written FAISS file. A kill at any moment leaves
 the last committed state; the next run resumes (unchanged files are skipped by
 size+mtime without being read, chunks already embedded are not embedded again).
+
+Each run first reads every live FAISS file: one that is missing or corrupt is rebuilt
+from the chunks SQLite stores (re-embedded), so ``l2v index`` is the repair command.
+An OS/disk/SQLite failure marks the run failed and removes the files it had written
+but not committed; the previous state stays live.
 """
 from __future__ import annotations
 
@@ -18,11 +23,11 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from .chunking import ChunkingConfig
 from .embedder import Embedder, LazyEmbedder, load_embedder, loaded_config, resolve_source
-from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
+from .errors import ChunkingMismatchError, EncoderMismatchError, FaissFileError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
 from .schema import EncoderRow, Membership, Run
 from .store import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
@@ -60,6 +65,7 @@ class RunReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, str] = field(default_factory=dict)   # encoder -> why its FAISS file was rebuilt
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -74,13 +80,30 @@ def build_index(folder: str | Path, db: str | Path, encoders: Mapping[str, str |
     if not folder.is_dir():
         raise UsageError(f"folder '{folder}' does not exist or is not a directory")
     with writer_lock(db):
+        factories: dict[str, str] = {}
         if options.rebuild:
+            if not encoders:  # keep what the database was built with, not the bundled default
+                encoders, factories = _recorded_encoders(db)
             _wipe(db)
         engine = make_engine(db, create=True)
         try:
-            return _Builder(folder, db, engine, options).run(encoders)
+            return _Builder(folder, db, engine, options, factories).run(encoders)
         finally:
             engine.dispose()
+
+
+def _recorded_encoders(db: Path) -> tuple[dict[str, Embedder], dict[str, str]]:
+    """name -> lazily loaded recorded encoder (fingerprint-checked), and name -> its FAISS factory."""
+    if not (db / SQLITE_NAME).is_file():
+        return {}, {}
+    engine = make_engine(db)
+    try:
+        with session_factory(engine)() as s:
+            rows = list(s.scalars(select(EncoderRow).order_by(EncoderRow.id)))
+    finally:
+        engine.dispose()
+    return ({r.name: LazyEmbedder(r.name, r.source, r.fingerprint, r.dim) for r in rows},
+            {r.name: r.factory for r in rows})
 
 
 def _wipe(db: Path) -> None:
@@ -91,8 +114,8 @@ def _wipe(db: Path) -> None:
 
 
 class _Builder:
-    def __init__(self, folder: Path, db: Path, engine, options: IndexOptions):
-        self.folder, self.db, self.options = folder, db, options
+    def __init__(self, folder: Path, db: Path, engine, options: IndexOptions, factories: dict[str, str]):
+        self.folder, self.db, self.options, self.factories = folder, db, options, factories
         self.Session = session_factory(engine)
         self.stores: dict[int, VectorStore] = _LazyStores(self)
         self.rows: dict[int, EncoderRow] = {}
@@ -103,21 +126,23 @@ class _Builder:
             chunking = self._settings(s)
             embedders = self._embedders(s, encoders)
             named = self._register(s, embedders)
+            # we hold the writer lock, so a run still marked running was killed
+            s.execute(update(Run).where(Run.status == "running").values(status="interrupted"))
             run = Run(started_at=time.time(), root=str(self.folder), encoders=",".join(embedders))
             s.add(run)
             s.flush()
             report = RunReport(run_id=run.id)
             self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
-        remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()]))
-        self.stores = _LazyStores(self)  # a no-op re-run never reads a FAISS file
         try:
+            self.stores = _LazyStores(self)
+            self._repair_vectors(report)
+            remove_stale(self.db, self._live_files())
             first = next(iter(embedders.values()))  # loaded only if some file needs chunking
             DocumentSync(self, lambda: self._chunking_tokenizer(first), chunking, report).run()
             for name, embedder in embedders.items():
                 report.chunks_embedded[name] = self._embed_missing(named[name], embedder)
         except BaseException:
-            with self.Session.begin() as s:  # a kill cannot get here: its run simply stays "running"
-                s.get(Run, report.run_id).status = "failed"
+            self._fail(report.run_id)
             raise
         report.seconds = time.perf_counter() - started
         with self.Session.begin() as s:
@@ -135,6 +160,46 @@ class _Builder:
 
         write_index_json(self.db, self.Session)
         return report
+
+    def _fail(self, run_id: int) -> None:
+        """Mark the run failed and delete FAISS files no commit made live (a kill cannot get here: status
+        shows its run as interrupted). Best effort: a full disk may refuse even this."""
+        try:
+            with self.Session.begin() as s:
+                row = s.get(Run, run_id)
+                row.status, row.finished_at = "failed", time.time()
+        except Exception:
+            pass
+        try:
+            with self.Session() as s:
+                rows = list(s.scalars(select(EncoderRow)))
+            remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in rows]))
+        except Exception:
+            pass
+
+    def _live_files(self) -> set[Path]:
+        return live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()])
+
+    def _repair_vectors(self, report: RunReport) -> None:
+        """Read every live FAISS file; one that is missing, corrupt or mislabels vectors is dropped with its
+        memberships, so phase 2 re-embeds every stored chunk into a fresh index."""
+        for encoder_id, row in list(self.rows.items()):
+            if row.generation == 0:
+                continue
+            try:
+                store = self.stores[encoder_id]
+                if store.dim != row.dim:
+                    raise FaissFileError(f"{faiss_path(self.db, row.id, row.name, row.generation).name} has "
+                                         f"dimension {store.dim}, the encoder {row.dim}")
+            except FaissFileError as err:
+                self.stores.pop(encoder_id, None)
+                with self.Session.begin() as s:
+                    n = s.execute(delete(Membership).where(Membership.encoder_id == encoder_id)).rowcount
+                    fresh = s.get(EncoderRow, encoder_id)
+                    fresh.generation, fresh.ntotal = 0, 0
+                    s.flush()
+                    self.rows[encoder_id] = fresh
+                report.repaired[row.name] = f"{err}; re-embedding its {n} stored chunks"
 
     # ---------------------------------------------------------------- setup
     def _settings(self, s) -> ChunkingConfig:
@@ -178,7 +243,7 @@ class _Builder:
             factory = normalize_factory(self.options.factory) if self.options.factory else None
             if row is None:
                 row = EncoderRow(name=name, fingerprint=embedder.fingerprint, dim=int(embedder.dim),
-                                 factory=factory or "Flat", source=self.sources[name],
+                                 factory=factory or self.factories.get(name) or "Flat", source=self.sources[name],
                                  config=json.dumps(embedder.config, default=str), generation=0, ntotal=0,
                                  created_at=time.time())
                 s.add(row)
@@ -240,29 +305,29 @@ class _Builder:
             total = s.query(Chunk.id).where(missing).count()
         bar = ProgressBar(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
                           disable=not opts.progress or total == 0)
-        while True:
-            with self.Session() as s:
-                rows = s.execute(select(Chunk.id, Chunk.text).where(Chunk.id > last, missing)
-                                 .order_by(Chunk.id).limit(opts.embed_batch)).all()
-            if rows:
-                store = self.stores[encoder_id]
-                ids = np.array([r[0] for r in rows], dtype=np.int64)
-                vectors = np.asarray(embedder.encode_documents([r[1] for r in rows]), dtype=np.float32)
-                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-                store.add(ids, vectors)
-                store.maybe_train()
-                pending.extend(ids.tolist())
-                last, embedded = int(ids[-1]), embedded + len(ids)
-                bar.update(len(ids))
-            if not rows:  # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
-                trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
-                if trained or pending:
+        with bar:  # closed before an error propagates, so the error line is the last one printed
+            while True:
+                with self.Session() as s:
+                    rows = s.execute(select(Chunk.id, Chunk.text).where(Chunk.id > last, missing)
+                                     .order_by(Chunk.id).limit(opts.embed_batch)).all()
+                if rows:
+                    store = self.stores[encoder_id]
+                    ids = np.array([r[0] for r in rows], dtype=np.int64)
+                    vectors = np.asarray(embedder.encode_documents([r[1] for r in rows]), dtype=np.float32)
+                    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+                    store.add(ids, vectors)
+                    store.maybe_train()
+                    pending.extend(ids.tolist())
+                    last, embedded = int(ids[-1]), embedded + len(ids)
+                    bar.update(len(ids))
+                if not rows:  # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
+                    trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
+                    if trained or pending:
+                        self._commit_membership(encoder_id, pending)
+                    break
+                if len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal):
                     self._commit_membership(encoder_id, pending)
-                break
-            if len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal):
-                self._commit_membership(encoder_id, pending)
-                pending = []
-        bar.close()
+                    pending = []
         return embedded
 
     def _commit_membership(self, encoder_id: int, ids: list[int]) -> None:

@@ -26,10 +26,10 @@ def index_cmd(
     hidden: bool = typer.Option(False, "--hidden", help="Also index hidden files and folders (.name)."),
     max_mb: float = typer.Option(50.0, "--max-mb", help="Skip files larger than this many megabytes."),
 ) -> None:
-    """Index a folder (again): only new or changed files are read and embedded."""
+    """Index a folder (again): only new or changed files are read and embedded; repairs a damaged FAISS file."""
     from .build import IndexOptions, build_index
     from .embedder import default_name, resolve_source
-    from .errors import UsageError
+    from .errors import UsageError, storage_errors
 
     if name and not encoder:
         raise UsageError("--name needs --encoder (it names the encoder being added)")
@@ -39,7 +39,10 @@ def index_cmd(
         encoders = {name or default_name(source): source}
     options = IndexOptions(include=include, exclude=exclude, chunk_tokens=chunk_tokens, overlap=overlap,
                            factory=faiss_factory, rebuild=rebuild, hidden=hidden, max_bytes=int(max_mb * (1 << 20)))
-    report = build_index(folder, db, encoders, options)
+    with storage_errors():
+        report = build_index(folder, db, encoders, options)
+    for name, why in report.repaired.items():
+        typer.echo(f"repaired encoder {name}: {why}", err=True)
     embedded = ", ".join(f"{k}: {v}" for k, v in report.chunks_embedded.items())
     typer.echo(f"{db}: {report.docs_added} added, {report.docs_changed} changed, {report.docs_deleted} deleted, "
                f"{report.docs_unchanged} unchanged, {report.docs_skipped} skipped; chunks +{report.chunks_added} "
@@ -66,9 +69,10 @@ def search_cmd(
     types: list[str] = typer.Option([], "--type", help="Only these file types (extension), repeatable."),
 ) -> None:
     """Search a database; prints rank, score, path, title and the chunk."""
+    from .errors import storage_errors
     from .index import Index
 
-    with Index.open(db) as idx:
+    with storage_errors(), Index.open(db) as idx:
         started = time.perf_counter()
         hits = idx.search(query, encoder=encoder, k=k, instruction=instruction,
                           where={"path": path, "type": types} if (path or types) else None, hybrid=hybrid,
@@ -90,9 +94,10 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Documents, chunks, encoders, skipped files, last run and consistency problems of a database."""
+    from .errors import storage_errors
     from .index import Index
 
-    with Index.open(db) as idx:
+    with storage_errors(), Index.open(db) as idx:
         st = idx.status()
     if as_json:
         typer.echo(json.dumps(st.to_dict(), indent=2, default=str))

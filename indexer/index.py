@@ -22,7 +22,7 @@ from .results import (ChunkInfo, DocumentInfo, EncoderInfo, IndexStatus, RunInfo
 from .schema import SCHEMA_VERSION, Chunk, Document, EncoderRow, Membership, Run, Skipped
 from .search import Where, allowed_chunk_ids, bm25, rrf
 from .store import (FORMAT_VERSION, INDEX_JSON, get_setting, make_engine, session_factory, sqlite_path,
-                    write_json_atomic)
+                    write_json_atomic, writer_alive)
 from .vectors import VectorStore
 
 
@@ -113,11 +113,16 @@ class Index:
             return [SkippedInfo(r.path, r.reason, r.detail) for r in s.scalars(select(Skipped).order_by(Skipped.path))]
 
     def runs(self, limit: int = 20) -> list[RunInfo]:
+        """Newest first. A "running" row whose process is gone (killed, or the newest run's writer is not
+        alive) is reported "interrupted": it could not mark itself, and readers must not write."""
         with self.Session() as s:
-            rows = s.scalars(select(Run).order_by(Run.id.desc()).limit(limit))
-            return [RunInfo(r.id, r.started_at, r.finished_at, r.status, r.encoders, r.docs_seen, r.docs_added,
-                            r.docs_changed, r.docs_deleted, r.docs_skipped, r.chunks_added, r.chunks_removed,
-                            r.chunks_embedded) for r in rows]
+            rows = list(s.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
+            newest = s.scalar(select(func.max(Run.id)))
+        alive = any(r.status == "running" and r.id == newest for r in rows) and writer_alive(self.path)
+        return [RunInfo(r.id, r.started_at, r.finished_at,
+                        "interrupted" if r.status == "running" and not (alive and r.id == newest) else r.status,
+                        r.encoders, r.docs_seen, r.docs_added, r.docs_changed, r.docs_deleted, r.docs_skipped,
+                        r.chunks_added, r.chunks_removed, r.chunks_embedded) for r in rows]
 
     def status(self, check: bool = True) -> IndexStatus:
         with self.Session() as s:

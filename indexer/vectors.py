@@ -335,6 +335,7 @@ class VectorStore:
             tmp.unlink(missing_ok=True)
             if isinstance(err, RuntimeError):  # faiss reports a failed fwrite as a RuntimeError
                 raise StorageError(f"cannot write {path}: {str(err).strip().splitlines()[-1][-200:]}") from err
-            if isinstance(err, OSError):
-                raise StorageError(describe_storage_error(err)) from err
+            if isinstance(err, OSError):  # name the file being written, not the removed temp file
+                named = OSError(err.errno, err.strerror, str(path)) if err.errno else err
+                raise StorageError(describe_storage_error(named)) from err
             raise
