@@ -125,6 +125,7 @@ class VectorStore:
         self._gpu: faiss.Index | None = None
         self._dirty = True
         self._ids: np.ndarray | None = None
+        self._sorted_ids: np.ndarray | None = None
 
     @classmethod
     def create(cls, dim: int, factory: str = "Flat") -> "VectorStore":
@@ -187,7 +188,17 @@ class VectorStore:
         return self._ids
 
     def _changed(self) -> None:
-        self._dirty, self._ids = True, None
+        self._dirty, self._ids, self._sorted_ids = True, None, None
+
+    def stored(self, ids: np.ndarray) -> np.ndarray:
+        """The sorted unique ``ids`` this index holds (a chunk may be pending: in SQLite, not yet embedded)."""
+        if self._sorted_ids is None:
+            self._sorted_ids = np.sort(self.ids())
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        if not len(self._sorted_ids):
+            return ids[:0]
+        at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+        return ids[self._sorted_ids[at] == ids]
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
@@ -261,8 +272,8 @@ class VectorStore:
         index answers a narrow filter exactly, and any filter exactly once its own search comes back short.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if allowed is not None:
-            allowed = np.intersect1d(np.asarray(allowed, dtype=np.int64), self.ids())  # pending chunks have no vector
+        if allowed is not None and not self.exact:
+            allowed = self.stored(allowed)  # what the exact fallback can reconstruct, and how many hits exist
         if self.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             n = len(queries)
             return np.zeros((n, k), "float32"), -np.ones((n, k), "int64")
