@@ -79,9 +79,10 @@ def describe_storage_error(err: BaseException) -> str | None:
         if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return f"no permission to write{where}: {reason}"
         return f"I/O error{where}: {reason}"
-    orig = getattr(err, "orig", None)  # sqlalchemy wraps the sqlite3 exception
-    if isinstance(err, sqlite3.Error) or isinstance(orig, sqlite3.Error):
-        reason = str(orig if orig is not None else err).strip().splitlines()[0]
+    cause = getattr(err, "orig", None) or err  # sqlalchemy wraps the sqlite3 exception
+    # disk full, I/O error, locked, read-only, not a database, malformed; constraint violations stay bugs
+    if isinstance(cause, sqlite3.OperationalError) or type(cause) is sqlite3.DatabaseError:
+        reason = str(cause).strip().splitlines()[0]
         hint = "; free some space and run the command again (the previous state is intact)" \
             if "full" in reason else ""
         return f"SQLite error: {reason}{hint}"
