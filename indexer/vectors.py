@@ -209,8 +209,12 @@ class VectorStore:
         ids = np.asarray(list(ids), dtype=np.int64)
         if not len(ids) or not self.ntotal:
             return 0
-        try:  # an IVF's hashtable direct map accepts only an IDSelectorArray
-            removed = int(self.index.remove_ids(faiss.IDSelectorArray(ids)))
+        # an IVF's hashtable direct map looks each id up and accepts only an IDSelectorArray; an id map
+        # tests each stored id for membership, which needs the hashed IDSelectorBatch to stay O(n)
+        own_ids = not isinstance(self.index, faiss.IndexIDMap)
+        selector = faiss.IDSelectorArray(ids) if own_ids else faiss.IDSelectorBatch(ids)
+        try:
+            removed = int(self.index.remove_ids(selector))
         except RuntimeError:  # HNSW cannot remove: rebuild from the kept vectors
             keep = np.setdiff1d(self.ids(), ids)
             removed = self.ntotal - len(keep)
@@ -271,16 +275,19 @@ class VectorStore:
         trade speed for recall for this search only (defaults: the values set at load). An approximate
         index answers a narrow filter exactly, and any filter exactly once its own search comes back short.
         """
+        for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be at least 1, got {value}")
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if allowed is not None and not self.exact:
             allowed = self.stored(allowed)  # what the exact fallback can reconstruct, and how many hits exist
         if self.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             n = len(queries)
             return np.zeros((n, k), "float32"), -np.ones((n, k), "int64")
+        if allowed is not None and not self.exact and len(allowed) <= EXACT_FILTER_MAX:
+            return self._exact_search(queries, k, allowed)
         params = self._search_parameters(allowed, nprobe, ef_search)
         if allowed is not None and not self.exact:
-            if len(allowed) <= EXACT_FILTER_MAX:
-                return self._exact_search(queries, k, allowed)
             scores, ids = self.index.search(queries, k, params=params)
             if ((ids >= 0).sum(axis=1) < min(k, len(allowed))).any():
                 return self._exact_search(queries, k, allowed)
@@ -312,9 +319,6 @@ class VectorStore:
     def _search_parameters(self, allowed: np.ndarray | None, nprobe: int | None,
                            ef_search: int | None) -> faiss.SearchParameters | None:
         """Parameters of the inner index's own type (an IVF rejects plain ``SearchParameters``)."""
-        for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
-            if value is not None and value < 1:
-                raise UsageError(f"{name} must be at least 1, got {value}")
         if allowed is None and nprobe is None and ef_search is None:
             return None
         # the selector goes through the constructor, which keeps it alive as long as the parameters
