@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from .errors import FaissFileError
 from .layout import faiss_path
 from .schema import Chunk, EncoderRow, Membership
-from .vectors import VectorStore
+from .vectors import VectorStore, faiss_reason
 
 SAMPLE = 64         # vectors re-searched per encoder
 TOLERANCE = 1e-3    # scores of compressed (PQ) codes are products of decoded vectors up to rounding
@@ -91,7 +91,7 @@ def verify_sample(store: VectorStore, ids: np.ndarray, size: int = SAMPLE) -> st
     try:
         vectors = store.reconstruct(sample)
     except RuntimeError as err:
-        return f"cannot read back its vectors ({str(err).strip().splitlines()[-1][-120:]})"
+        return f"cannot read back its vectors ({faiss_reason(err)})"
     k = min(10, store.ntotal)
     ivf = faiss.try_extract_index_ivf(store.inner)
     scores, labels = store.search(vectors, k, nprobe=int(ivf.nlist) if ivf is not None else None,

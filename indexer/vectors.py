@@ -19,6 +19,7 @@ allowed vector.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import faiss
@@ -42,11 +43,18 @@ def normalize_factory(factory: str) -> str:
     return factory or "Flat"
 
 
+def faiss_reason(err: BaseException, limit: int = 200) -> str:
+    """The message of a FAISS error without its C++ location ('Error in <function> at <file>:<line>: ')."""
+    text = str(err).strip()
+    found = re.search(r" at \S+:\d+: (?:Error: )?(.*)", text, re.S)
+    return " ".join((found.group(1) if found else text).split())[:limit]
+
+
 def make_inner(dim: int, factory: str) -> faiss.Index:
     try:
         return faiss.index_factory(dim, normalize_factory(factory), faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[-1][:200]
+        first = faiss_reason(err)
         raise UsageError(f"--faiss '{factory}' is not a valid FAISS factory string ({first}); "
                          "try 'Flat', 'IVF1024,Flat', 'HNSW32' or 'IVF1024,PQ32'") from None
 
@@ -144,7 +152,7 @@ class VectorStore:
         except RuntimeError as err:
             if not path.is_file():
                 raise FaissFileError(f"{path.name} is missing") from None
-            detail = str(err).strip().splitlines()[-1][-160:]
+            detail = faiss_reason(err)
             raise FaissFileError(f"{path.name} is unreadable or corrupt ({detail})") from None
         if isinstance(index, faiss.IndexIDMap) and faiss.try_extract_index_ivf(faiss.downcast_index(index.index)):
             index = _unwrap_legacy_ivf(index, path)
@@ -349,7 +357,7 @@ class VectorStore:
         except BaseException as err:
             tmp.unlink(missing_ok=True)
             if isinstance(err, RuntimeError):  # faiss reports a failed fwrite as a RuntimeError
-                raise StorageError(f"cannot write {path}: {str(err).strip().splitlines()[-1][-200:]}") from err
+                raise StorageError(f"cannot write {path}: {faiss_reason(err)}") from err
             if isinstance(err, OSError):  # name the file being written, not the removed temp file
                 named = OSError(err.errno, err.strerror, str(path)) if err.errno else err
                 raise StorageError(describe_storage_error(named)) from err
