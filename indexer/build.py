@@ -141,6 +141,9 @@ class _Builder:
             DocumentSync(self, lambda: self._chunking_tokenizer(first), chunking, report).run()
             for name, embedder in embedders.items():
                 report.chunks_embedded[name] = self._embed_missing(named[name], embedder)
+            from .index import write_index_json
+
+            write_index_json(self.db, self.Session)  # before "done": a full disk here fails the run too
         except BaseException:
             self._fail(report.run_id)
             raise
@@ -156,9 +159,6 @@ class _Builder:
                 config = loaded_config(embedder)
                 if config is not None:
                     s.get(EncoderRow, named[name]).config = json.dumps(config, default=str)
-        from .index import write_index_json
-
-        write_index_json(self.db, self.Session)
         return report
 
     def _fail(self, run_id: int) -> None:
