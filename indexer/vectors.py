@@ -1,9 +1,7 @@
 """One encoder's FAISS index over any factory string; FAISS ids == chunks.id.
 
-Flat, HNSW and PQ indexes live inside an ``IndexIDMap2``. IVF indexes store the ids
-themselves (``add_with_ids``/``remove_ids`` on the IVF, a hashtable direct map for
-``reconstruct``): an ``IndexIDMap2`` compacts its id map on removal while IVF lists keep
-the old positions, which silently labelled hits with other chunks' ids.
+Flat, HNSW and PQ indexes live inside an ``IndexIDMap2``; IVF indexes store the ids
+themselves (see ``indexer.ivf`` for why).
 
 The CPU index is the source of truth and the only thing written to disk. With
 faiss-gpu and a GPU, searches (and IVF training) run on a GPU copy made with
@@ -26,6 +24,7 @@ import faiss
 import numpy as np
 
 from .errors import FaissFileError, StorageError, UsageError, describe_storage_error
+from .ivf import list_ids, unwrap_legacy, wrap_ids
 from .store import fsync_dir
 
 TRAIN_POINTS_PER_CENTROID = 39      # faiss' own minimum recommendation
@@ -88,42 +87,6 @@ def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
         return None
 
 
-def _wrap(inner: faiss.Index) -> faiss.Index:
-    """The index ids go into: the IVF itself (with a hashtable direct map), else an ``IndexIDMap2``."""
-    ivf = faiss.try_extract_index_ivf(inner)
-    if ivf is None:
-        return faiss.IndexIDMap2(inner)
-    if ivf.direct_map.type != faiss.DirectMap.Hashtable:
-        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
-    return inner
-
-
-def _list_ids(ivf: faiss.IndexIVF) -> list[np.ndarray]:
-    """Writable views of the ids stored in each inverted list (empty lists included)."""
-    lists = ivf.invlists
-    return [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)) if lists.list_size(i)
-            else np.zeros(0, np.int64) for i in range(ivf.nlist)]
-
-
-def _unwrap_legacy_ivf(index: faiss.IndexIDMap2, path: Path) -> faiss.Index:
-    """An ``IndexIDMap2`` around an IVF (files written before IVF stored its own ids) -> the IVF with real ids.
-
-    That layout is only correct while the IVF's internal ids are exactly 0..n-1 (no removal, or
-    removals of the newest vectors only); any other removal mislabelled vectors for good.
-    """
-    inner = faiss.clone_index(faiss.downcast_index(index.index))
-    ivf = faiss.try_extract_index_ivf(inner)
-    id_map = faiss.vector_to_array(index.id_map).astype(np.int64)
-    views = _list_ids(ivf)
-    internal = np.concatenate(views) if views else np.zeros(0, np.int64)
-    if len(internal) != len(id_map) or not np.array_equal(np.sort(internal), np.arange(len(id_map))):
-        raise FaissFileError(f"{path.name} mislabels vectors: its IVF lists no longer match its ids (an update "
-                             "removed vectors before l2v fixed IVF removals)")
-    for view in views:
-        view[:] = id_map[view]
-    return _wrap(inner)
-
-
 class VectorStore:
     """Add, remove, search and save one encoder's vectors (all float32, L2-normalized by the caller)."""
 
@@ -141,7 +104,7 @@ class VectorStore:
         if not inner.is_trained:
             inner = faiss.IndexFlatIP(dim)  # staged until enough vectors exist to train
         _tune(inner)
-        return cls(_wrap(inner), factory)
+        return cls(wrap_ids(inner), factory)
 
     @classmethod
     def load(cls, path: Path, factory: str) -> "VectorStore":
@@ -155,9 +118,9 @@ class VectorStore:
             detail = faiss_reason(err)
             raise FaissFileError(f"{path.name} is unreadable or corrupt ({detail})") from None
         if isinstance(index, faiss.IndexIDMap) and faiss.try_extract_index_ivf(faiss.downcast_index(index.index)):
-            index = _unwrap_legacy_ivf(index, path)
+            index = unwrap_legacy(index, path)
         elif faiss.try_extract_index_ivf(index) is not None:
-            index = _wrap(index)
+            index = wrap_ids(index)
         store = cls(index, factory)
         _tune(store.inner)
         return store
@@ -191,7 +154,7 @@ class VectorStore:
             if isinstance(self.index, faiss.IndexIDMap):
                 self._ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
             else:
-                views = _list_ids(faiss.try_extract_index_ivf(self.index))
+                views = list_ids(faiss.try_extract_index_ivf(self.index))
                 self._ids = np.concatenate(views).astype(np.int64) if views else np.zeros(0, np.int64)
         return self._ids
 
@@ -258,7 +221,7 @@ class VectorStore:
                 if gpu is not None:
                     inner = faiss.index_gpu_to_cpu(gpu)
         _tune(inner)
-        index = _wrap(inner)
+        index = wrap_ids(inner)
         for start in range(0, len(ids), 65536):
             index.add_with_ids(np.ascontiguousarray(vectors[start:start + 65536]), ids[start:start + 65536])
         self.index = index

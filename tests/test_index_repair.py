@@ -4,6 +4,7 @@ CLI checks run the real ``l2v`` entry point in a subprocess: one error line, an 
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -16,7 +17,7 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer import Index, IndexOptions, build_index
+from indexer import Index, build_index
 from indexer.errors import FaissFileError
 from indexer.layout import CRASH_ENV, faiss_path
 from indexer.sources import glob_match
@@ -236,8 +237,6 @@ def test_a_read_only_database_opens_read_only_and_searches(tmp_path, what):
         user = "65534" if as_root else None
         search = l2v("search", db, QUERIES[0], "-k", "5", "--json", user=user, cwd=base)
         assert search.returncode == 0, search.stderr
-        import json
-
         assert [(h["path"], h["start"], round(h["score"], 5)) for h in json.loads(search.stdout)] == expected[0]
         status = l2v("status", db, user=user, cwd=base)
         assert status.returncode == 0 and "consistency: ok" in status.stdout, status.stderr

@@ -133,8 +133,8 @@ def test_a_narrow_filter_is_exact_on_a_big_approximate_index(monkeypatch):
 
 def test_consistency_check_reports_an_index_that_mislabels_vectors(tmp_path):
     """Same id set, wrong vectors: the id-set comparison passes, the re-search sample does not."""
-    from typer.testing import CliRunner
     import typer
+    from typer.testing import CliRunner
 
     from indexer.cli import register
 
