@@ -211,7 +211,7 @@ def test_a_running_run_of_a_live_writer_stays_running(tmp_path):
         assert [r.status for r in idx.runs()] == ["interrupted", "done"]
 
 
-@pytest.mark.parametrize("what", ["file", "folder"])
+@pytest.mark.parametrize("what", ["file", "folder"])  # read-only metadata.sqlite, or everything
 def test_a_read_only_database_opens_read_only_and_searches(tmp_path, what):
     """chmod makes the database (file, or its whole folder) read-only; search and status must work.
 
@@ -231,9 +231,10 @@ def test_a_read_only_database_opens_read_only_and_searches(tmp_path, what):
                 os.chown(path, 65534, 65534)
         if what == "file":
             os.chmod(db / "metadata.sqlite", 0o444)
-        else:
-            for folder in (db / "faiss", db):
-                os.chmod(folder, 0o555)
+        else:                                                         # like a read-only mount: nothing writable
+            for path in db.rglob("*"):
+                os.chmod(path, 0o555 if path.is_dir() else 0o444)
+            os.chmod(db, 0o555)
         user = "65534" if as_root else None
         search = l2v("search", db, QUERIES[0], "-k", "5", "--json", user=user, cwd=base)
         assert search.returncode == 0, search.stderr
