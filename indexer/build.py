@@ -7,6 +7,11 @@ gives each encoder the chunks it lacks, committing membership rows together with
 the generation number of a freshly written FAISS file. A kill at any moment leaves
 the last committed state; the next run resumes (unchanged files are skipped by
 size+mtime without being read, chunks already embedded are not embedded again).
+
+Each run first reads every live FAISS file: one that is missing or corrupt is rebuilt
+from the chunks SQLite stores (re-embedded), so ``l2v index`` is the repair command.
+An OS/disk/SQLite failure marks the run failed and removes the files it had written
+but not committed; the previous state stays live.
 """
 from __future__ import annotations
 
@@ -18,12 +23,12 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from .chunking import ChunkingConfig
 from .embedder import Embedder, LazyEmbedder, load_embedder, loaded_config, resolve_source
 from .embedding_engines import Batch, InProcessEngine, normalized
-from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
+from .errors import ChunkingMismatchError, EncoderMismatchError, FaissFileError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
 from .ray_engine import RayEngine, RayOptions
 from .schema import Chunk, EncoderRow, Membership, Run
@@ -64,6 +69,7 @@ class RunReport:
     chunks_removed: int = 0
     chunks_embedded: dict[str, int] = field(default_factory=dict)
     embedding_workers: dict[str, int] = field(default_factory=dict)  # encoder -> distinct Ray actors (with --ray)
+    repaired: dict[str, str] = field(default_factory=dict)   # encoder -> why its FAISS file was rebuilt
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -78,13 +84,30 @@ def build_index(folder: str | Path, db: str | Path, encoders: Mapping[str, str |
     if not folder.is_dir():
         raise UsageError(f"folder '{folder}' does not exist or is not a directory")
     with writer_lock(db):
+        factories: dict[str, str] = {}
         if options.rebuild:
+            if not encoders:  # keep what the database was built with, not the bundled default
+                encoders, factories = _recorded_encoders(db)
             _wipe(db)
         engine = make_engine(db, create=True)
         try:
-            return _Builder(folder, db, engine, options).run(encoders)
+            return _Builder(folder, db, engine, options, factories).run(encoders)
         finally:
             engine.dispose()
+
+
+def _recorded_encoders(db: Path) -> tuple[dict[str, Embedder], dict[str, str]]:
+    """name -> lazily loaded recorded encoder (fingerprint-checked), and name -> its FAISS factory."""
+    if not (db / SQLITE_NAME).is_file():
+        return {}, {}
+    engine = make_engine(db)
+    try:
+        with session_factory(engine)() as s:
+            rows = list(s.scalars(select(EncoderRow).order_by(EncoderRow.id)))
+    finally:
+        engine.dispose()
+    return ({r.name: LazyEmbedder(r.name, r.source, r.fingerprint, r.dim) for r in rows},
+            {r.name: r.factory for r in rows})
 
 
 def _wipe(db: Path) -> None:
@@ -95,8 +118,8 @@ def _wipe(db: Path) -> None:
 
 
 class _Builder:
-    def __init__(self, folder: Path, db: Path, engine, options: IndexOptions):
-        self.folder, self.db, self.options = folder, db, options
+    def __init__(self, folder: Path, db: Path, engine, options: IndexOptions, factories: dict[str, str]):
+        self.folder, self.db, self.options, self.factories = folder, db, options, factories
         self.Session = session_factory(engine)
         self.stores: dict[int, VectorStore] = _LazyStores(self)
         self.rows: dict[int, EncoderRow] = {}
@@ -107,21 +130,26 @@ class _Builder:
             chunking = self._settings(s)
             embedders = self._embedders(s, encoders)
             named = self._register(s, embedders)
+            # we hold the writer lock, so a run still marked running was killed
+            s.execute(update(Run).where(Run.status == "running").values(status="interrupted"))
             run = Run(started_at=time.time(), root=str(self.folder), encoders=",".join(embedders))
             s.add(run)
             s.flush()
             report = RunReport(run_id=run.id)
             self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
-        remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()]))
-        self.stores = _LazyStores(self)  # a no-op re-run never reads a FAISS file
         try:
+            self.stores = _LazyStores(self)
+            self._repair_vectors(report)
+            remove_stale(self.db, self._live_files())
             first = next(iter(embedders.values()))  # loaded only if some file needs chunking
             DocumentSync(self, lambda: self._chunking_tokenizer(first), chunking, report).run()
             for name, embedder in embedders.items():
                 report.chunks_embedded[name] = self._embed_missing(named[name], embedder, report)
+            from .index import write_index_json
+
+            write_index_json(self.db, self.Session)  # before "done": a full disk here fails the run too
         except BaseException:
-            with self.Session.begin() as s:  # a kill cannot get here: its run simply stays "running"
-                s.get(Run, report.run_id).status = "failed"
+            self._fail(report.run_id)
             raise
         report.seconds = time.perf_counter() - started
         with self.Session.begin() as s:
@@ -135,10 +163,47 @@ class _Builder:
                 config = loaded_config(embedder)
                 if config is not None:
                     s.get(EncoderRow, named[name]).config = json.dumps(config, default=str)
-        from .index import write_index_json
-
-        write_index_json(self.db, self.Session)
         return report
+
+    def _fail(self, run_id: int) -> None:
+        """Mark the run failed and delete FAISS files no commit made live (a kill cannot get here: status
+        shows its run as interrupted). Best effort: a full disk may refuse even this."""
+        try:
+            with self.Session.begin() as s:
+                row = s.get(Run, run_id)
+                row.status, row.finished_at = "failed", time.time()
+        except Exception:
+            pass
+        try:
+            with self.Session() as s:
+                rows = list(s.scalars(select(EncoderRow)))
+            remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in rows]))
+        except Exception:
+            pass
+
+    def _live_files(self) -> set[Path]:
+        return live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()])
+
+    def _repair_vectors(self, report: RunReport) -> None:
+        """Read every live FAISS file; one that is missing, corrupt or mislabels vectors is dropped with its
+        memberships, so phase 2 re-embeds every stored chunk into a fresh index."""
+        for encoder_id, row in list(self.rows.items()):
+            if row.generation == 0:
+                continue
+            try:
+                store = self.stores[encoder_id]
+                if store.dim != row.dim:
+                    raise FaissFileError(f"{faiss_path(self.db, row.id, row.name, row.generation).name} has "
+                                         f"dimension {store.dim}, the encoder {row.dim}")
+            except FaissFileError as err:
+                self.stores.pop(encoder_id, None)
+                with self.Session.begin() as s:
+                    n = s.execute(delete(Membership).where(Membership.encoder_id == encoder_id)).rowcount
+                    fresh = s.get(EncoderRow, encoder_id)
+                    fresh.generation, fresh.ntotal = 0, 0
+                    s.flush()
+                    self.rows[encoder_id] = fresh
+                report.repaired[row.name] = f"{err}; re-embedding its {n} stored chunks"
 
     # ---------------------------------------------------------------- setup
     def _settings(self, s) -> ChunkingConfig:
@@ -182,7 +247,7 @@ class _Builder:
             factory = normalize_factory(self.options.factory) if self.options.factory else None
             if row is None:
                 row = EncoderRow(name=name, fingerprint=embedder.fingerprint, dim=int(embedder.dim),
-                                 factory=factory or "Flat", source=self.sources[name],
+                                 factory=factory or self.factories.get(name) or "Flat", source=self.sources[name],
                                  config=json.dumps(embedder.config, default=str), generation=0, ntotal=0,
                                  created_at=time.time())
                 s.add(row)
@@ -242,21 +307,21 @@ class _Builder:
         bar = ProgressBar(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
                           disable=not opts.progress or total == 0)
         engine = RayEngine(opts.ray) if opts.ray is not None and total else InProcessEngine()
-        for ids, vectors in engine.embed(embedder, self._pending_batches(encoder_id)):
-            store = self.stores[encoder_id]
-            store.add(ids, normalized(vectors))
-            store.maybe_train()
-            pending.extend(ids.tolist())
-            embedded += len(ids)
-            bar.update(len(ids))
-            if len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal):
+        with bar:  # closed before an error propagates, so the error line is the last one printed
+            for ids, vectors in engine.embed(embedder, self._pending_batches(encoder_id)):
+                store = self.stores[encoder_id]
+                store.add(ids, normalized(vectors))
+                store.maybe_train()
+                pending.extend(ids.tolist())
+                embedded += len(ids)
+                bar.update(len(ids))
+                if len(pending) >= max(opts.commit_chunks, opts.commit_growth * store.ntotal):
+                    self._commit_membership(encoder_id, pending)
+                    pending = []
+            # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
+            trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
+            if trained or pending:
                 self._commit_membership(encoder_id, pending)
-                pending = []
-        # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
-        trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
-        if trained or pending:
-            self._commit_membership(encoder_id, pending)
-        bar.close()
         if isinstance(engine, RayEngine):
             report.embedding_workers[self.rows[encoder_id].name] = len(engine.workers)
         return embedded

@@ -38,10 +38,10 @@ def index_cmd(
                                              help="With --ray: GPUs each actor reserves [default: 1 if the cluster "
                                                   "has GPUs, else 0]."),
 ) -> None:
-    """Index a folder (again): only new or changed files are read and embedded."""
+    """Index a folder (again): only new or changed files are read and embedded; repairs a damaged FAISS file."""
     from .build import IndexOptions, build_index
     from .embedder import default_name, resolve_source
-    from .errors import UsageError
+    from .errors import UsageError, storage_errors
 
     if name and not encoder:
         raise UsageError("--name needs --encoder (it names the encoder being added)")
@@ -65,7 +65,10 @@ def index_cmd(
     options = IndexOptions(include=include, exclude=exclude, chunk_tokens=chunk_tokens, overlap=overlap,
                            factory=faiss_factory, rebuild=rebuild, hidden=hidden, max_bytes=int(max_mb * (1 << 20)),
                            ray=ray_options)
-    report = build_index(folder, db, encoders, options)
+    with storage_errors():
+        report = build_index(folder, db, encoders, options)
+    for name, why in report.repaired.items():
+        typer.echo(f"repaired encoder {name}: {why}", err=True)
     embedded = ", ".join(f"{k}: {v}" for k, v in report.chunks_embedded.items())
     if report.embedding_workers:
         embedded += " (" + ", ".join(f"{k} on {v} Ray actors" for k, v in report.embedding_workers.items()) + ")"
@@ -132,7 +135,9 @@ def _search_here(db: Path, body: dict) -> list[dict]:
     where = {"path": body["path"], "type": body["types"]} if (body["path"] or body["types"]) else None
     options = {key: body[key] for key in ("encoder", "k", "instruction", "hybrid", "dense_weight", "nprobe",
                                           "ef_search")}
-    with Index.open(db) as idx:
+    from .errors import storage_errors
+
+    with storage_errors(), Index.open(db) as idx:
         if body["chunks"]:
             return [h.to_dict() for h in idx.search(body["query"], where=where, **options)]
         return [d.to_dict() for d in idx.search_documents(body["query"], where=where, **options)]
@@ -160,9 +165,10 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Documents, chunks, encoders, skipped files, last run and consistency problems of a database."""
+    from .errors import storage_errors
     from .index import Index
 
-    with Index.open(db) as idx:
+    with storage_errors(), Index.open(db) as idx:
         st = idx.status()
     if as_json:
         typer.echo(json.dumps(st.to_dict(), indent=2, default=str))

@@ -16,14 +16,14 @@ import numpy as np
 from sqlalchemy import func, select
 
 from .embedder import Embedder, LazyEmbedder
-from .errors import EncoderMismatchError, UsageError
+from .errors import EncoderMismatchError, FaissFileError, UsageError
 from .layout import faiss_path
 from .grouping import group_by_document
 from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo)
 from .schema import SCHEMA_VERSION, Chunk, Document, EncoderRow, Membership, Run, Skipped
 from .search import Where, allowed_chunk_ids, bm25, rrf
 from .store import (FORMAT_VERSION, INDEX_JSON, get_setting, make_engine, session_factory, sqlite_path,
-                    write_json_atomic)
+                    write_json_atomic, writer_alive)
 from .vectors import VectorStore
 
 
@@ -114,11 +114,16 @@ class Index:
             return [SkippedInfo(r.path, r.reason, r.detail) for r in s.scalars(select(Skipped).order_by(Skipped.path))]
 
     def runs(self, limit: int = 20) -> list[RunInfo]:
+        """Newest first. A "running" row whose process is gone (killed, or the newest run's writer is not
+        alive) is reported "interrupted": it could not mark itself, and readers must not write."""
         with self.Session() as s:
-            rows = s.scalars(select(Run).order_by(Run.id.desc()).limit(limit))
-            return [RunInfo(r.id, r.started_at, r.finished_at, r.status, r.encoders, r.docs_seen, r.docs_added,
-                            r.docs_changed, r.docs_deleted, r.docs_skipped, r.chunks_added, r.chunks_removed,
-                            r.chunks_embedded) for r in rows]
+            rows = list(s.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
+            newest = s.scalar(select(func.max(Run.id)))
+        alive = any(r.status == "running" and r.id == newest for r in rows) and writer_alive(self.path)
+        return [RunInfo(r.id, r.started_at, r.finished_at,
+                        "interrupted" if r.status == "running" and not (alive and r.id == newest) else r.status,
+                        r.encoders, r.docs_seen, r.docs_added, r.docs_changed, r.docs_deleted, r.docs_skipped,
+                        r.chunks_added, r.chunks_removed, r.chunks_embedded) for r in rows]
 
     def status(self, check: bool = True) -> IndexStatus:
         with self.Session() as s:
@@ -130,9 +135,12 @@ class Index:
                            self.skipped(), runs[0] if runs else None, self.check_consistency() if check else [])
 
     # ---------------------------------------------------------------- vectors
-    def _encoder_row(self, name: str | None) -> EncoderRow:
-        with self.Session() as s:
-            rows = list(s.scalars(select(EncoderRow).order_by(EncoderRow.id)))
+    def _encoder_row(self, name: str | None, session=None) -> EncoderRow:
+        """The row of encoder ``name`` (None: the first), read in ``session``'s snapshot when given."""
+        if session is None:
+            with self.Session() as s:
+                return self._encoder_row(name, s)
+        rows = list(session.scalars(select(EncoderRow).order_by(EncoderRow.id)))
         if not rows:
             raise UsageError(f"'{self.path}' has no encoder yet; run `l2v index FOLDER --db {self.path} --encoder ...`")
         if name is None:
@@ -144,23 +152,45 @@ class Index:
 
     def vectors(self, encoder: str | None = None) -> VectorStore:
         """The live FAISS index of an encoder, reloaded when a writer committed a newer generation."""
+        return self._snapshot(encoder, lambda s, row, store: store)
+
+    def _snapshot(self, encoder: str | None, read):
+        """``read(session, row, store)`` with the FAISS generation and every SQLite row from one snapshot.
+
+        The snapshot starts at the encoder row's read, so chunk rows read later in ``session`` are the
+        ones that generation holds, even while a writer commits (reading them in a second transaction
+        dropped hits a writer had just removed). A generation the writer deleted after our snapshot
+        began makes us read again; a live generation whose file is missing or corrupt is an error.
+        """
         for _ in range(5):
-            row = self._encoder_row(encoder)
-            cached = self._stores.get(row.id)
-            if cached and cached[0] == row.generation:
-                return cached[1]
-            if row.generation == 0:
-                store = VectorStore.create(row.dim, row.factory)
-            else:
+            with self.Session() as s:
+                row = self._encoder_row(encoder, s)
                 try:
-                    store = VectorStore.load(faiss_path(self.path, row.id, row.name, row.generation), row.factory)
-                except RuntimeError:  # the writer replaced this generation between our two reads: read again
-                    time.sleep(0.05)
-                    continue
-            self._stores[row.id] = (row.generation, store)
-            return store
-        raise UsageError(f"'{self.path}': FAISS file of encoder '{row.name}' generation {row.generation} is missing; "
-                         "run `l2v index` again to repair it")
+                    store = self._store(row)
+                except FaissFileError as err:
+                    if self._generation(row.id) != row.generation:  # a writer replaced it meanwhile: read again
+                        continue
+                    raise FaissFileError(f"'{self.path}': encoder '{row.name}': {err}; run `l2v index "
+                                         f"{self.root or 'FOLDER'} --db {self.path}` to rebuild it from the "
+                                         "stored chunks") from None
+                return read(s, row, store)
+        raise FaissFileError(f"'{self.path}': could not read a stable snapshot (a writer kept replacing files); "
+                             "try again")
+
+    def _store(self, row: EncoderRow) -> VectorStore:
+        cached = self._stores.get(row.id)
+        if cached and cached[0] == row.generation:
+            return cached[1]
+        if row.generation == 0:
+            store = VectorStore.create(row.dim, row.factory)
+        else:
+            store = VectorStore.load(faiss_path(self.path, row.id, row.name, row.generation), row.factory)
+        self._stores[row.id] = (row.generation, store)
+        return store
+
+    def _generation(self, encoder_id: int) -> int | None:
+        with self.Session() as s:
+            return s.scalar(select(EncoderRow.generation).where(EncoderRow.id == encoder_id))
 
     def set_embedder(self, name: str, embedder: Embedder) -> None:
         """Use an already loaded encoder for queries (the UI, evaluation, tests) instead of loading its source."""
@@ -229,29 +259,33 @@ class Index:
         BM25 (None: the encoder's recorded ``hybrid_dense_weight``).
         """
         where = Where.of(where)
-        row = self._encoder_row(encoder)
+        return self._snapshot(encoder, lambda s, row, store: self._search_in(
+            s, row, store, vector, k, where, bm25_query, dense_weight, nprobe, ef_search))
+
+    def _search_in(self, s, row: EncoderRow, store: VectorStore, vector: np.ndarray, k: int, where: Where | None,
+                   bm25_query: str | None, dense_weight: float | None, nprobe: int | None,
+                   ef_search: int | None) -> list[SearchResult]:
+        """``search_vector`` inside one read transaction ``s`` whose snapshot named ``store``'s generation."""
         if bm25_query:
             dense_weight = _recorded_dense_weight(row) if dense_weight is None else dense_weight
             if not 0.0 <= dense_weight <= 1.0:
                 raise UsageError(f"dense weight must be between 0 and 1, got {dense_weight}")
-        store = self.vectors(row.name)
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if q.shape[1] != store.dim:
             raise UsageError(f"query vector has {q.shape[1]} dimensions, encoder '{row.name}' has {store.dim}")
         q = q / max(float(np.linalg.norm(q)), 1e-12)
-        with self.Session() as s:
-            allowed = allowed_chunk_ids(s, where) if where else None
-            depth = max(k, 50) if bm25_query else k
-            scores, ids = store.search(q, depth, allowed=allowed, nprobe=nprobe, ef_search=ef_search)
-            dense = {int(i): float(v) for i, v in zip(ids[0], scores[0]) if i >= 0}
-            if bm25_query:
-                lexical = bm25(s, bm25_query, depth, set(allowed) if allowed is not None else None)
-                fused = rrf([list(dense), lexical], weights=[dense_weight, 1.0 - dense_weight])[:k]
-                ranks = {c: r for r, c in enumerate(lexical, start=1)}
-                hits = [(c, score, dense.get(c), ranks.get(c)) for c, score in fused]
-            else:
-                hits = [(c, v, v, None) for c, v in list(dense.items())[:k]]
-            return self._results(s, hits, row.name)
+        allowed = allowed_chunk_ids(s, where) if where else None
+        depth = max(k, 50) if bm25_query else k
+        scores, ids = store.search(q, depth, allowed=allowed, nprobe=nprobe, ef_search=ef_search)
+        dense = {int(i): float(v) for i, v in zip(ids[0], scores[0]) if i >= 0}
+        if bm25_query:
+            lexical = bm25(s, bm25_query, depth, set(allowed) if allowed is not None else None)
+            fused = rrf([list(dense), lexical], weights=[dense_weight, 1.0 - dense_weight])[:k]
+            ranks = {c: r for r, c in enumerate(lexical, start=1)}
+            hits = [(c, score, dense.get(c), ranks.get(c)) for c, score in fused]
+        else:
+            hits = [(c, v, v, None) for c, v in list(dense.items())[:k]]
+        return self._results(s, hits, row.name)
 
     def _results(self, s, hits, encoder: str) -> list[SearchResult]:
         ids = [c for c, *_ in hits]
@@ -259,7 +293,7 @@ class Index:
                                                    .where(Chunk.id.in_(ids)))}
         out = []
         for chunk_id, score, dense, lexical in hits:
-            if chunk_id not in rows:  # removed by a writer after we loaded this FAISS generation
+            if chunk_id not in rows:  # cannot happen within one snapshot; kept as a guard
                 continue
             c, d = rows[chunk_id]
             out.append(SearchResult(c.id, d.id, d.path, d.title, d.doc_type, c.text, c.start, c.end, float(score),

@@ -93,7 +93,7 @@ class RunInfo:
     id: int
     started_at: float
     finished_at: float | None
-    status: str         # done | failed (an error) | running (still going, or killed)
+    status: str         # done | failed (an error) | running (still going) | interrupted (killed)
     encoders: str
     docs_seen: int
     docs_added: int

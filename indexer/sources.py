@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from .errors import UsageError
+
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pdf", ".docx", ".py", ".js",
                  ".ts", ".java", ".c", ".h", ".cpp", ".hpp", ".cc", ".rs", ".go", ".rb", ".sh", ".toml", ".yaml",
                  ".yml", ".json", ".ini", ".cfg", ".tex", ".csv", ".tsv", ".sql", ".css", ".scala", ".kt", ".swift",
@@ -37,7 +39,8 @@ class Problem:
 
 @lru_cache(maxsize=256)
 def _glob_regex(pattern: str) -> re.Pattern:
-    """Shell-style glob over '/' paths: ``*`` stays inside a folder, ``**`` crosses folders."""
+    """Shell-style glob over '/' paths: ``*`` stays inside a folder, ``**`` crosses folders, ``[0-3]``
+    and ``[!a]`` are character classes (as in ``fnmatch``; they used to match a literal '[')."""
     out, i = [], 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
@@ -52,10 +55,39 @@ def _glob_regex(pattern: str) -> re.Pattern:
         elif pattern[i] == "?":
             out.append("[^/]")
             i += 1
+        elif pattern[i] == "[" and _class_end(pattern, i) > 0:
+            end = _class_end(pattern, i)
+            out.append(_class_regex(pattern[i + 1:end]))
+            i = end + 1
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as err:  # e.g. a reversed range '[z-a]'
+        raise UsageError(f"invalid glob '{pattern}': {err.msg}") from None
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index of the ']' closing the character class opened at ``start`` (-1: a literal '[').
+
+    As in the shell, a ']' right after '[' or '[!' belongs to the class.
+    """
+    i = start + 1
+    if i < len(pattern) and pattern[i] in "!^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1
+    end = pattern.find("]", i)
+    return end
+
+
+def _class_regex(body: str) -> str:
+    """Shell class body ('0-3', '!abc') -> regex class; a class never matches '/'."""
+    negate = body[:1] in ("!", "^")
+    body = body[1:] if negate else body
+    escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
+    return f"[^/{escaped}]" if negate else f"(?!/)[{escaped}]"
 
 
 def glob_match(rel: str, pattern: str) -> bool:

@@ -12,6 +12,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
@@ -30,15 +31,31 @@ def sqlite_path(db: Path) -> Path:
     return Path(db) / SQLITE_NAME
 
 
+def read_only(db: Path) -> bool:
+    """Can this process not write the database (a read-only file, folder or mount)?
+
+    SQLite in WAL mode writes even to read (the -wal/-shm files beside the database), so such a
+    database must be opened with ``mode=ro`` and without pragmas that write.
+    """
+    path = sqlite_path(db)
+    return not os.access(path, os.W_OK) or not os.access(Path(db), os.W_OK)
+
+
 def make_engine(db: Path, create: bool = False) -> Engine:
-    """An engine on ``db/metadata.sqlite`` with WAL, foreign keys and a busy timeout."""
+    """An engine on ``db/metadata.sqlite`` with WAL, foreign keys and a busy timeout (read-only: ``mode=ro``)."""
     db = Path(db)
     path = sqlite_path(db)
     if not path.is_file():
         if not create:
             raise IndexNotFoundError(f"'{db}' is not an l2v database (no {SQLITE_NAME}); build it with `l2v index FOLDER --db {db}`")
         db.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", future=True)
+    readonly = not create and read_only(db)
+    if readonly:
+        # immutable: with no -wal file nobody is writing, and a read-only folder cannot hold a -shm file
+        immutable = "&immutable=1" if not os.access(db, os.W_OK) and not path.with_name(SQLITE_NAME + "-wal").exists() else ""
+        engine = create_engine(f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro{immutable}&uri=true", future=True)
+    else:
+        engine = create_engine(f"sqlite:///{path}", future=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
@@ -46,8 +63,11 @@ def make_engine(db: Path, create: bool = False) -> Engine:
         # BEGIN ourselves (below): every session reads one WAL snapshot (consistency checks rely on it)
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")      # readers keep working while a writer commits
-        cur.execute("PRAGMA synchronous=FULL")      # a commit survives power loss, FAISS generations rely on it
+        if readonly:
+            cur.execute("PRAGMA query_only=ON")          # nothing below may try to write
+        else:
+            cur.execute("PRAGMA journal_mode=WAL")      # readers keep working while a writer commits
+            cur.execute("PRAGMA synchronous=FULL")      # a commit survives power loss, FAISS generations rely on it
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
@@ -56,11 +76,11 @@ def make_engine(db: Path, create: bool = False) -> Engine:
     def _begin(conn) -> None:
         conn.exec_driver_sql("BEGIN")
 
-    migrate(engine)
+    migrate(engine, readonly=readonly)
     return engine
 
 
-def migrate(engine: Engine) -> int:
+def migrate(engine: Engine, readonly: bool = False) -> int:
     """Bring the schema to SCHEMA_VERSION, one migration per transaction; returns the version."""
     with engine.begin() as conn:
         has = conn.execute(text("SELECT name FROM sqlite_master WHERE name='schema_version'")).first()
@@ -69,6 +89,9 @@ def migrate(engine: Engine) -> int:
     if version > SCHEMA_VERSION:
         raise IndexFormatError(f"{engine.url.database}: schema version {version} is newer than this l2v "
                                f"understands ({SCHEMA_VERSION}); upgrade l2v-search")
+    if readonly and version < SCHEMA_VERSION:
+        raise IndexFormatError(f"{engine.url.database}: schema version {version} needs an upgrade, but the "
+                               "database is read-only; run `l2v index` once where it is writable")
     while version < SCHEMA_VERSION:
         with engine.begin() as conn:
             MIGRATIONS[version](conn)
@@ -114,6 +137,28 @@ def writer_lock(db: Path) -> Iterator[None]:
         handle.close()  # closing releases the flock; the kernel also releases it if we are killed
 
 
+def writer_alive(db: Path) -> bool:
+    """Is the process named in the lock file (the last writer) still running?
+
+    A killed run cannot mark itself; its row stays "running" until a reader asks this and
+    the next writer marks it "interrupted".
+    """
+    try:
+        holder = (Path(db) / LOCK_NAME).read_text().split()
+        pid = int(holder[-1]) if holder else 0
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
 def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -124,10 +169,14 @@ def fsync_dir(directory: Path) -> None:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk keeps no half-written temp file
+        raise
     fsync_dir(path.parent)

@@ -1,25 +1,37 @@
-"""One encoder's FAISS index: ``IndexIDMap2`` over any factory string, ids == chunks.id.
+"""One encoder's FAISS index over any factory string; FAISS ids == chunks.id.
+
+Flat, HNSW and PQ indexes live inside an ``IndexIDMap2``; IVF indexes store the ids
+themselves (see ``indexer.ivf`` for why).
 
 The CPU index is the source of truth and the only thing written to disk. With
 faiss-gpu and a GPU, searches (and IVF training) run on a GPU copy made with
 ``index_cpu_to_all_gpus``. A factory that needs training (IVF, PQ) is *staged*: it
 lives as an exact flat index until enough vectors exist to train on a sample, so
 search works at every size and small corpora never hit a k-means error.
+
+Filtered searches on approximate indexes are exact over the allowed ids when the
+filter is narrow (or when the approximate search found fewer than k), so a filter
+never silently drops hits: HNSW's graph walk and IVF's probed lists can miss every
+allowed vector.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from .errors import UsageError
+from .errors import FaissFileError, StorageError, UsageError, describe_storage_error
 from .faiss_gpus import GpuPlan, to_gpus
+from .ivf import list_ids, unwrap_legacy, wrap_ids
 from .store import fsync_dir
 
 TRAIN_POINTS_PER_CENTROID = 39      # faiss' own minimum recommendation
 MAX_TRAIN_SAMPLE = 256 * 1024
+EXACT_FILTER_MAX = 8192             # filters allowing at most this many vectors are searched exactly
+EXACT_BATCH = 8192                  # vectors reconstructed at a time by the exact fallback
 
 
 def normalize_factory(factory: str) -> str:
@@ -31,11 +43,18 @@ def normalize_factory(factory: str) -> str:
     return factory or "Flat"
 
 
+def faiss_reason(err: BaseException, limit: int = 200) -> str:
+    """The message of a FAISS error without its C++ location ('Error in <function> at <file>:<line>: ')."""
+    text = str(err).strip()
+    found = re.search(r" at \S+:\d+: (?:Error: )?(.*)", text, re.S)
+    return " ".join((found.group(1) if found else text).split())[:limit]
+
+
 def make_inner(dim: int, factory: str) -> faiss.Index:
     try:
         return faiss.index_factory(dim, normalize_factory(factory), faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[-1][:200]
+        first = faiss_reason(err)
         raise UsageError(f"--faiss '{factory}' is not a valid FAISS factory string ({first}); "
                          "try 'Flat', 'IVF1024,Flat', 'HNSW32' or 'IVF1024,PQ32'") from None
 
@@ -69,10 +88,12 @@ class VectorStore:
     """Add, remove, search and save one encoder's vectors (all float32, L2-normalized by the caller)."""
 
     def __init__(self, index: faiss.Index, factory: str):
-        self.index = index
+        self.index = index          # IndexIDMap2(Flat | HNSW | PQ ...) or an IVF holding its own ids
         self.factory = normalize_factory(factory)
         self._gpu: faiss.Index | None = None
         self._dirty = True
+        self._ids: np.ndarray | None = None
+        self._sorted_ids: np.ndarray | None = None
 
     @classmethod
     def create(cls, dim: int, factory: str = "Flat") -> "VectorStore":
@@ -80,13 +101,31 @@ class VectorStore:
         if not inner.is_trained:
             inner = faiss.IndexFlatIP(dim)  # staged until enough vectors exist to train
         _tune(inner)
-        return cls(faiss.IndexIDMap2(inner), factory)
+        return cls(wrap_ids(inner), factory)
 
     @classmethod
     def load(cls, path: Path, factory: str) -> "VectorStore":
-        index = faiss.read_index(str(path))
-        _tune(faiss.downcast_index(index.index))
-        return cls(index, factory)
+        """Read a FAISS file; ``FaissFileError`` if it is missing, unreadable or mislabels vectors."""
+        path = Path(path)
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as err:
+            if not path.is_file():
+                raise FaissFileError(f"{path.name} is missing") from None
+            detail = faiss_reason(err)
+            raise FaissFileError(f"{path.name} is unreadable or corrupt ({detail})") from None
+        if isinstance(index, faiss.IndexIDMap) and faiss.try_extract_index_ivf(faiss.downcast_index(index.index)):
+            index = unwrap_legacy(index, path)
+        elif faiss.try_extract_index_ivf(index) is not None:
+            index = wrap_ids(index)
+        store = cls(index, factory)
+        _tune(store.inner)
+        return store
+
+    @property
+    def inner(self) -> faiss.Index:
+        """The index that does the work (what the id map wraps, or the IVF itself)."""
+        return faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap) else self.index
 
     @property
     def dim(self) -> int:
@@ -99,46 +138,78 @@ class VectorStore:
     @property
     def staged(self) -> bool:
         """True while a trainable factory still runs as its exact flat stand-in."""
-        return not make_inner(self.dim, self.factory).is_trained and \
-            isinstance(faiss.downcast_index(self.index.index), faiss.IndexFlat)
+        return not make_inner(self.dim, self.factory).is_trained and isinstance(self.inner, faiss.IndexFlat)
+
+    @property
+    def exact(self) -> bool:
+        """Does a search compare the query with every stored vector (Flat, or a staged factory)?"""
+        return isinstance(self.inner, faiss.IndexFlat)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """All stored ids (id map order, or IVF list order); cached until the next add/remove."""
+        if self._ids is None:
+            if isinstance(self.index, faiss.IndexIDMap):
+                self._ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            else:
+                views = list_ids(faiss.try_extract_index_ivf(self.index))
+                self._ids = np.concatenate(views).astype(np.int64) if views else np.zeros(0, np.int64)
+        return self._ids
+
+    def _changed(self) -> None:
+        self._dirty, self._ids, self._sorted_ids = True, None, None
+
+    def stored(self, ids: np.ndarray) -> np.ndarray:
+        """The sorted unique ``ids`` this index holds (a chunk may be pending: in SQLite, not yet embedded)."""
+        if self._sorted_ids is None:
+            self._sorted_ids = np.sort(self.ids())
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        if not len(self._sorted_ids):
+            return ids[:0]
+        at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+        return ids[self._sorted_ids[at] == ids]
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-            self._dirty = True
+            self._changed()
 
     def remove(self, ids) -> int:
         ids = np.asarray(list(ids), dtype=np.int64)
         if not len(ids) or not self.ntotal:
             return 0
+        # an IVF's hashtable direct map looks each id up and accepts only an IDSelectorArray; an id map
+        # tests each stored id for membership, which needs the hashed IDSelectorBatch to stay O(n)
+        own_ids = not isinstance(self.index, faiss.IndexIDMap)
+        selector = faiss.IDSelectorArray(ids) if own_ids else faiss.IDSelectorBatch(ids)
         try:
-            removed = int(self.index.remove_ids(faiss.IDSelectorBatch(ids)))
+            removed = int(self.index.remove_ids(selector))
         except RuntimeError:  # HNSW cannot remove: rebuild from the kept vectors
             keep = np.setdiff1d(self.ids(), ids)
             removed = self.ntotal - len(keep)
-            self._rebuild(keep, self._reconstruct(keep), train=False)
-        self._dirty = True
+            self._rebuild(keep, self.reconstruct(keep), train=False)
+        self._changed()
         return removed
 
-    def _reconstruct(self, ids: np.ndarray) -> np.ndarray:
-        """Vectors of ``ids``: one bulk copy when the inner index stores them (Flat, HNSW), else one by one."""
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (decoded, for compressed factories); every id must be stored."""
+        ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return np.zeros((0, self.dim), "float32")
-        try:
-            everything = self.index.index.reconstruct_n(0, self.ntotal)
-        except RuntimeError:
-            return np.vstack([self.index.reconstruct(int(i)) for i in ids])
-        position = {int(i): p for p, i in enumerate(self.ids())}
-        return everything[[position[int(i)] for i in ids]]
+        if isinstance(self.index, faiss.IndexIDMap) and len(ids) * 2 >= self.ntotal:
+            try:  # most of the index: one bulk copy when the inner index stores vectors (Flat, HNSW)
+                everything = self.inner.reconstruct_n(0, self.ntotal)
+            except RuntimeError:
+                pass
+            else:
+                position = {int(i): p for p, i in enumerate(self.ids())}
+                return everything[[position[int(i)] for i in ids]]
+        return self.index.reconstruct_batch(ids)
 
     def _rebuild(self, ids: np.ndarray, vectors: np.ndarray, train: bool) -> None:
         inner = make_inner(self.dim, self.factory)
         if not inner.is_trained:
             if not train:  # keep the trained structure (e.g. PQ codebooks), drop its vectors
-                inner = faiss.IndexFlatIP(self.dim) if self.staged else faiss.clone_index(self.index.index)
+                inner = faiss.IndexFlatIP(self.dim) if self.staged else faiss.clone_index(self.inner)
                 inner.reset()
             else:
                 sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:MAX_TRAIN_SAMPLE]]
@@ -147,11 +218,11 @@ class VectorStore:
                 if gpu is not None:
                     inner = faiss.index_gpu_to_cpu(gpu)
         _tune(inner)
-        index = faiss.IndexIDMap2(inner)
+        index = wrap_ids(inner)
         for start in range(0, len(ids), 65536):
             index.add_with_ids(np.ascontiguousarray(vectors[start:start + 65536]), ids[start:start + 65536])
         self.index = index
-        self._dirty = True
+        self._changed()
 
     def maybe_train(self, final: bool = False) -> bool:
         """Train a staged factory once it has enough vectors (or, at the end of a run, at least one per centroid)."""
@@ -161,7 +232,7 @@ class VectorStore:
         if self.ntotal < (k if final else TRAIN_POINTS_PER_CENTROID * k):
             return False
         ids = self.ids()
-        self._rebuild(ids, self._reconstruct(ids), train=True)
+        self._rebuild(ids, self.reconstruct(ids), train=True)
         return True
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, nprobe: int | None = None,
@@ -169,45 +240,85 @@ class VectorStore:
         """(scores, ids) of shape (n, k); missing hits have id -1.
 
         ``allowed`` restricts hits to those ids (filters); ``nprobe`` (IVF) and ``ef_search`` (HNSW)
-        trade speed for recall for this search only (defaults: the values set at load).
+        trade speed for recall for this search only (defaults: the values set at load). An approximate
+        index answers a narrow filter exactly, and any filter exactly once its own search comes back short.
         """
+        for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be at least 1, got {value}")
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is not None and not self.exact:
+            allowed = self.stored(allowed)  # what the exact fallback can reconstruct, and how many hits exist
         if self.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             n = len(queries)
             return np.zeros((n, k), "float32"), -np.ones((n, k), "int64")
+        if allowed is not None and not self.exact and len(allowed) <= EXACT_FILTER_MAX:
+            return self._exact_search(queries, k, allowed)
         params = self._search_parameters(allowed, nprobe, ef_search)
+        if allowed is not None and not self.exact:
+            scores, ids = self.index.search(queries, k, params=params)
+            if ((ids >= 0).sum(axis=1) < min(k, len(allowed))).any():
+                return self._exact_search(queries, k, allowed)
+            return scores, ids
         if params is not None:
             return self.index.search(queries, k, params=params)  # per-search parameters: the CPU index
         if self._dirty:
             self._gpu, self._dirty = _gpu_copy(self.index), False
         return (self._gpu or self.index).search(queries, k)
 
+    def _exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inner products with every allowed stored vector (sorted ids), in batches; ties keep the lower id first."""
+        n = len(queries)
+        best_scores = np.full((n, 0), -np.inf, dtype=np.float32)
+        best_ids = np.zeros((n, 0), dtype=np.int64)
+        for start in range(0, len(allowed), EXACT_BATCH):
+            batch = allowed[start:start + EXACT_BATCH]
+            scores = np.concatenate([best_scores, queries @ self.reconstruct(batch).T], axis=1)
+            ids = np.concatenate([best_ids, np.broadcast_to(batch, (n, len(batch)))], axis=1)
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # allowed is sorted: lower ids first
+            best_scores = np.take_along_axis(scores, order, axis=1)
+            best_ids = np.take_along_axis(ids, order, axis=1)
+        missing = k - best_ids.shape[1]
+        if missing > 0:
+            best_scores = np.pad(best_scores, ((0, 0), (0, missing)))
+            best_ids = np.pad(best_ids, ((0, 0), (0, missing)), constant_values=-1)
+        return best_scores.astype(np.float32), best_ids
+
     def _search_parameters(self, allowed: np.ndarray | None, nprobe: int | None,
                            ef_search: int | None) -> faiss.SearchParameters | None:
-        for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
-            if value is not None and value < 1:
-                raise UsageError(f"{name} must be at least 1, got {value}")
+        """Parameters of the inner index's own type (an IVF rejects plain ``SearchParameters``)."""
         if allowed is None and nprobe is None and ef_search is None:
             return None
         # the selector goes through the constructor, which keeps it alive as long as the parameters
         selector = {} if allowed is None else {"sel": faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))}
-        inner = faiss.downcast_index(self.index.index)
-        if faiss.try_extract_index_ivf(inner) is not None and nprobe is not None:
-            return faiss.SearchParametersIVF(nprobe=int(nprobe), **selector)
-        if hasattr(inner, "hnsw") and ef_search is not None:
-            return faiss.SearchParametersHNSW(efSearch=int(ef_search), **selector)
+        inner = self.inner
+        ivf = faiss.try_extract_index_ivf(inner)
+        if ivf is not None:
+            return faiss.SearchParametersIVF(nprobe=int(nprobe or ivf.nprobe), **selector)
+        if hasattr(inner, "hnsw"):
+            return faiss.SearchParametersHNSW(efSearch=int(ef_search or inner.hnsw.efSearch), **selector)
         return faiss.SearchParameters(**selector)
 
     def save(self, path: Path) -> None:
-        """Atomic: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new file."""
+        """Atomic: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new file;
+        a failure (disk full) removes the temp file and raises ``StorageError``."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        faiss.write_index(self.index, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            faiss.write_index(self.index, str(tmp))
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+        except BaseException as err:
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, RuntimeError):  # faiss reports a failed fwrite as a RuntimeError
+                raise StorageError(f"cannot write {path}: {faiss_reason(err)}") from err
+            if isinstance(err, OSError):  # name the file being written, not the removed temp file
+                named = OSError(err.errno, err.strerror, str(path)) if err.errno else err
+                raise StorageError(describe_storage_error(named)) from err
+            raise

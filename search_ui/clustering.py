@@ -11,7 +11,6 @@ import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
-import faiss
 import numpy as np
 
 from .errors import UsageError
@@ -59,17 +58,9 @@ class ClusterParams:
 def iter_vectors(store, block: int = BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(ids, vectors) blocks of a ``VectorStore`` in FAISS order, whatever the index type."""
     ids = store.ids()
-    inner = faiss.downcast_index(store.index.index)
-    ivf = faiss.try_extract_index_ivf(inner)
-    if ivf is not None:
-        ivf.make_direct_map()   # IVF indexes reconstruct only with a direct map (cheap: one id array)
     for start in range(0, len(ids), block):
-        n = min(block, len(ids) - start)
-        try:
-            vectors = inner.reconstruct_n(start, n)
-        except RuntimeError:
-            vectors = np.vstack([store.index.reconstruct(int(i)) for i in ids[start:start + n]])
-        yield ids[start:start + n], np.asarray(vectors, dtype=np.float32)
+        chunk = ids[start:start + block]
+        yield chunk, np.asarray(store.reconstruct(chunk), dtype=np.float32)
 
 
 def kmeans_all(store, k: int, seed: int = 0, progress: Callable[[float], None] | None = None):

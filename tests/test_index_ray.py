@@ -67,7 +67,7 @@ def vectors_by_chunk(db: Path, encoder: str) -> dict[tuple, np.ndarray]:
         store = idx.vectors(encoder)
         ids = store.ids()
         chunks = {c.id: (c.path, c.start, c.end) for c in idx.chunks(ids=ids.tolist())}
-        return dict(zip((chunks[int(i)] for i in ids), store._reconstruct(ids)))
+        return dict(zip((chunks[int(i)] for i in ids), store.reconstruct(ids)))
 
 
 def assert_same_index(db: Path, reference: Path, encoder: str) -> None:

@@ -29,7 +29,7 @@ def brute_force_documents(idx: Index, query: str, k: int, allowed_prefix: str = 
     """Every chunk scored exactly; a document's score is its best chunk's; the top k documents."""
     store = idx.vectors("hash-32")
     ids = store.ids()
-    vectors = store._reconstruct(ids)
+    vectors = store.reconstruct(ids)
     q = np.asarray(idx.embedder("hash-32").encode_queries([query]))[0]
     scores = vectors @ (q / np.linalg.norm(q))
     paths = {c.id: c.path for c in idx.chunks(ids=ids.tolist())}
