@@ -24,7 +24,7 @@ import faiss
 import numpy as np
 
 from .errors import FaissFileError, StorageError, UsageError, describe_storage_error
-from .faiss_gpus import GpuPlan, to_gpus
+from .faiss_gpus import GpuPlan, to_gpus, train_ivf_on_gpus
 from .ivf import list_ids, unwrap_legacy, wrap_ids
 from .store import fsync_dir
 
@@ -82,6 +82,20 @@ def _tune(inner: faiss.Index, nprobe: int | None = None, ef_search: int | None =
 def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
     """The index spread over the visible GPUs (replicated or sharded, see ``faiss_gpus``), or None."""
     return to_gpus(index, GpuPlan.from_environment())
+
+
+def _trained(inner: faiss.Index, sample: np.ndarray) -> faiss.Index:
+    """Train on the GPUs when there are any: IVF k-means over all of them (``clustering_index``), other
+    factories on a one-GPU copy; else on the CPU. What comes back is always a CPU index."""
+    plan = GpuPlan.from_environment()
+    if train_ivf_on_gpus(inner, sample, plan):
+        return inner
+    gpu = to_gpus(inner, GpuPlan(plan.devices[:1])) if plan.devices else None
+    if gpu is None:
+        inner.train(sample)
+        return inner
+    gpu.train(sample)
+    return faiss.index_gpu_to_cpu(gpu)
 
 
 class VectorStore:
@@ -213,10 +227,7 @@ class VectorStore:
                 inner.reset()
             else:
                 sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:MAX_TRAIN_SAMPLE]]
-                gpu = _gpu_copy(inner)
-                (gpu or inner).train(sample)
-                if gpu is not None:
-                    inner = faiss.index_gpu_to_cpu(gpu)
+                inner = _trained(inner, sample)
         _tune(inner)
         index = wrap_ids(inner)
         for start in range(0, len(ids), 65536):
