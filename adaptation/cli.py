@@ -15,14 +15,16 @@ import typer
 
 from .errors import L2VError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+# rich_markup_mode=None: help strings are plain text, so "[default: 400]" and "l2v-search[ray]" are shown as
+# written instead of being eaten as Rich markup
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="L2V Search: decoder LLMs as text encoders (LLM2Vec), and search over your documents.")
-encoder_app = typer.Typer(no_args_is_help=True, help="Inspect encoders and embed texts.")
+encoder_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect encoders and embed texts.")
 app.add_typer(encoder_app, name="encoder")
 
 
 @encoder_app.command("info")
-def encoder_info(directory: Path = typer.Argument(..., help="A saved encoder directory.")) -> None:
+def encoder_info(directory: Path = typer.Argument(..., metavar="DIRECTORY", help="A saved encoder directory.")) -> None:
     """Print the saved configuration of an encoder directory."""
     from .config import EncoderConfig
 
@@ -32,8 +34,8 @@ def encoder_info(directory: Path = typer.Argument(..., help="A saved encoder dir
 
 @encoder_app.command("embed")
 def encoder_embed(
-    model: str = typer.Argument(..., help="Encoder directory, LLM2Vec checkpoint dir, or hub id."),
-    texts: list[str] = typer.Argument(..., help="One or more texts."),
+    model: str = typer.Argument(..., metavar="MODEL", help="Encoder directory, LLM2Vec checkpoint dir, or hub id."),
+    texts: list[str] = typer.Argument(..., metavar="TEXTS", help="One or more texts."),
     instruction: Optional[str] = typer.Option(None, "--instruction", "-i", help="Instruction prefixed to every text."),
     pooling: Optional[str] = typer.Option(None, help="mean | weighted_mean | last_token | bos"),
     dtype: str = typer.Option("float32", help="float32 | bfloat16"),

@@ -10,15 +10,15 @@ import typer
 
 
 def index_cmd(
-    folder: Path = typer.Argument(..., help="Folder of documents to index."),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="Folder of documents to index."),
     db: Path = typer.Option(..., "--db", help="Database directory (created if missing), e.g. my.l2v"),
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e",
                                           help="Saved encoder dir, LLM2Vec checkpoint dir, GGUF file or hub id. "
                                                "Default: the encoders already in --db; for a new database the "
                                                "bundled default encoder (l2v-smollm2)."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of this encoder in the database (default: dir name)."),
-    include: list[str] = typer.Option([], "--include", help="Glob of files to index, repeatable ('*.md', 'docs/**')."),
-    exclude: list[str] = typer.Option([], "--exclude", help="Glob of files/folders to leave out, repeatable ('build/**')."),
+    include: list[str] = typer.Option([], "--include", metavar="GLOB", help="Glob of files to index, repeatable ('*.md', 'docs/**')."),
+    exclude: list[str] = typer.Option([], "--exclude", metavar="GLOB", help="Glob of files/folders to leave out, repeatable ('build/**')."),
     chunk_tokens: Optional[int] = typer.Option(None, "--chunk-tokens", help="Max tokens per chunk [default: 400]."),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tokens shared by consecutive chunks [default: 64]."),
     faiss_factory: Optional[str] = typer.Option(None, "--faiss", help="FAISS factory: Flat (exact, default), "
@@ -78,8 +78,8 @@ def index_cmd(
 
 
 def search_cmd(
-    db: Path = typer.Argument(..., help="Database directory built by `l2v index`."),
-    query: str = typer.Argument(..., help="What to look for."),
+    db: Path = typer.Argument(..., metavar="DB", help="Database directory built by `l2v index`."),
+    query: str = typer.Argument(..., metavar="QUERY", help="What to look for."),
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="Encoder name in the database (default: first)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", "-i",
                                               help="Query instruction (default: the encoder's saved one)."),
@@ -95,7 +95,7 @@ def search_cmd(
                                             help="HNSW indexes: candidate list size (more = higher recall, slower)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     path: Optional[str] = typer.Option(None, "--path", help="Only documents whose relative path matches this glob."),
-    types: list[str] = typer.Option([], "--type", help="Only these file types (extension), repeatable."),
+    types: list[str] = typer.Option([], "--type", metavar="TYPE", help="Only these file types (extension), repeatable."),
     server: Optional[str] = typer.Option(None, "--server", metavar="URL",
                                          help="Ask a running `l2v serve DB` (encoders already loaded) instead of "
                                               "loading them here, e.g. http://127.0.0.1:8765"),
@@ -161,7 +161,7 @@ def _format_document(d: dict) -> str:
 
 
 def status_cmd(
-    db: Path = typer.Argument(..., help="Database directory."),
+    db: Path = typer.Argument(..., metavar="DB", help="Database directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Documents, chunks, encoders, skipped files, last run and consistency problems of a database."""

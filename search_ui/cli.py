@@ -23,7 +23,7 @@ def streamlit_command(db: Path, host: str, port: int, report: Path | None = None
 
 
 def ui_cmd(
-    db: Path = typer.Argument(..., help="Database directory built by `l2v index`."),
+    db: Path = typer.Argument(..., metavar="DB", help="Database directory built by `l2v index`."),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
     report: Optional[Path] = typer.Option(None, "--report",
@@ -58,7 +58,7 @@ def ui_cmd(
 
 
 def serve_cmd(
-    db: Path = typer.Argument(..., help="Database directory built by `l2v index`."),
+    db: Path = typer.Argument(..., metavar="DB", help="Database directory built by `l2v index`."),
     port: int = typer.Option(8765, "--port", help="Port to serve on (0: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
 ) -> None:

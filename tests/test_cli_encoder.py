@@ -47,3 +47,15 @@ def test_bad_option_values_are_usage_errors_not_tracebacks(tmp_path):
         done = l2v(*args)
         assert done.returncode == 2, (args, done.stderr[-500:])
         assert "Traceback" not in done.stderr and "Invalid value" in done.stderr, done.stderr[-500:]
+
+
+def test_help_shows_defaults_and_extras_written_in_the_help_text():
+    import os
+
+    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    out = subprocess.run([sys.executable, "-c", code, "index", "--help"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    assert "Max tokens per chunk [default: 400]." in out.stdout          # not eaten as markup
+    assert "pip install 'l2v-search[ray]'" in out.stdout
+    assert "<bool>" not in out.stdout and "--include GLOB" in out.stdout and "FOLDER" in out.stdout

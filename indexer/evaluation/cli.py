@@ -22,14 +22,14 @@ def parse_instructions(values: list[str]) -> dict[str, str]:
 
 
 def eval_cmd(
-    encoders: list[str] = typer.Argument(..., help="Encoders to compare: saved encoder dir, LLM2Vec checkpoint dir "
+    encoders: list[str] = typer.Argument(..., metavar="ENCODERS", help="Encoders to compare: saved encoder dir, LLM2Vec checkpoint dir "
                                                    "or hub id; NAME=PATH names the column."),
-    task: list[str] = typer.Option(..., "--task", "-t", help="TYPE:PATH with TYPE sts | retrieval | classification "
+    task: list[str] = typer.Option(..., "--task", "-t", metavar="TYPE:PATH", help="TYPE:PATH with TYPE sts | retrieval | classification "
                                                              "| clustering (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON report here."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Seeded subsample of N eval items per task "
                                                                      "(queries for retrieval) for a quick run."),
-    instruction: list[str] = typer.Option([], "--instruction", "-i", help="TASKTYPE=TEXT overrides the default "
+    instruction: list[str] = typer.Option([], "--instruction", "-i", metavar="TASKTYPE=TEXT", help="TASKTYPE=TEXT overrides the default "
                                                                           "instruction of a task type (repeatable)."),
     document_instruction: str = typer.Option("", help="Instruction for retrieval documents (default: none)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
