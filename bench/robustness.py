@@ -1,0 +1,108 @@
+"""The reliability probe matrix (issue 11): each adversarial probe, the test that replays it, and its result.
+
+    python bench/robustness.py            # runs every probe's tests (about 3-4 minutes on 2 cores)
+    python bench/robustness.py --list     # the matrix without running it
+
+Every probe is a real scenario against real components (SQLite files, FAISS indexes, SIGKILLed
+processes, chmod, ENOSPC, crafted databases and model directories); the tests are in `tests/` and run
+in the default suite too. This script only runs them together and prints one row per probe.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+PROBES: list[tuple[str, str, list[str]]] = [
+    ("1", "IVF/HNSW after delete + edit return what Flat returns (20 queries, with and without a filter)",
+     ["tests/test_index_vectors.py::test_trained_approximate_index_after_delete_and_edit_equals_flat",
+      "tests/test_index_vectors.py::test_ivf_stores_its_own_ids_and_removal_keeps_labels"]),
+    ("1", "`l2v status` reports an index that returns the wrong chunks",
+     ["tests/test_index_vectors.py::test_consistency_check_reports_an_index_that_mislabels_vectors"]),
+    ("2", "IVF/HNSW with a filter or --ef-search/--nprobe: matching search parameters, no TypeError",
+     ["tests/test_index_vectors.py::test_search_parameters_match_the_index_type"]),
+    ("3", "a narrow filter on an approximate index returns k hits (exact over the allowed ids)",
+     ["tests/test_index_vectors.py::test_a_narrow_filter_is_exact_on_a_big_approximate_index"]),
+    ("4", "a file name that is not UTF-8 is skipped as bad_name; the run goes on",
+     ["tests/test_index_robustness.py::test_a_file_name_that_is_not_utf8_is_skipped_as_bad_name_and_the_run_goes_on",
+      "tests/test_index_robustness.py::test_an_unexpected_error_on_one_file_is_recorded_and_the_run_goes_on"]),
+    ("5", "long whitespace runs chunk in linear time; chunks unchanged on real documents",
+     ["tests/test_index_robustness.py::test_a_megabyte_of_whitespace_chunks_in_seconds",
+      "tests/test_index_robustness.py::test_boundary_scores_equal_the_original_on_real_documents_and_whitespace"]),
+    ("6", "a huge one-line file stays under the stated memory bound",
+     ["tests/test_index_robustness.py::test_peak_memory_of_a_one_line_file_stays_under_the_bound",
+      "tests/test_index_robustness.py::test_huge_texts_are_tokenized_segment_by_segment_and_still_covered"]),
+    ("7", "skips are retried when their cause may have changed (limit, chmod, older records)",
+     ["tests/test_index_robustness.py::test_a_file_skipped_as_too_large_is_retried_under_a_larger_limit",
+      "tests/test_index_robustness.py::test_a_file_skipped_as_unreadable_is_retried_after_chmod",
+      "tests/test_index_robustness.py::test_skips_recorded_before_retry_keys_are_retried_once"]),
+    ("8", "a read-only database (file or folder) opens read-only and searches",
+     ["tests/test_index_repair.py::test_a_read_only_database_opens_read_only_and_searches"]),
+    ("9", "a missing/corrupt/mislabelling FAISS file is rebuilt from the stored chunks; --rebuild keeps encoders",
+     ["tests/test_index_repair.py::test_a_damaged_faiss_file_is_reported_then_rebuilt_from_the_stored_chunks",
+      "tests/test_index_repair.py::test_rebuild_without_encoder_keeps_the_recorded_encoder_and_factory"]),
+    ("10", "disk full (FAISS write, SQLite) is one line, the run is failed, previous state intact, no temp file",
+     ["tests/test_index_repair.py::test_disk_full_is_one_line_marks_the_run_failed_and_keeps_the_previous_state"]),
+    ("11", "model directories with custom code are refused before transformers runs anything",
+     ["tests/test_model_trust.py"]),
+    ("12", "a crafted database cannot make the UI read files outside the user's root",
+     ["tests/test_ui_app.py::test_a_crafted_database_cannot_make_the_ui_read_outside_the_users_root",
+      "tests/test_ui_app.py::test_missing_unreadable_and_changed_files_read_the_same"]),
+    ("13", "pad id beyond the vocabulary, offline unknown encoder, blank query, stray bytes, --log-every 0, "
+           "float16 GradScaler, re-saved encoder fingerprint, killed run status, glob classes, one-snapshot search",
+     ["tests/test_small_reliability.py", "tests/test_inputs_pooling.py::test_a_pad_id_beyond_the_vocabulary_never_reaches_the_embedding",
+      "tests/test_encoder_io.py::test_rewritten_adapters_keep_the_fingerprint_changed_values_do_not",
+      "tests/test_index_robustness.py::test_mostly_utf8_text_with_one_bad_byte_is_decoded_as_utf8_not_cp1252",
+      "tests/test_index_repair.py::test_a_killed_run_shows_as_interrupted",
+      "tests/test_index_vectors.py::test_search_reads_the_generation_and_chunk_rows_in_one_snapshot"]),
+    ("crash", "SIGKILL at every commit step resumes to the state of a clean build",
+     ["tests/test_index_crash.py"]),
+]
+
+
+def outcomes(report: Path) -> dict[str, str]:
+    """pytest node id (without parameters) -> worst outcome of its cases."""
+    worst: dict[str, str] = {}
+    rank = {"passed": 0, "skipped": 1, "failed": 2}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        module = case.get("classname", "").replace(".", "/") + ".py"
+        node = f"{module}::{case.get('name', '').split('[')[0]}"
+        state = "failed" if case.find("failure") is not None or case.find("error") is not None else (
+            "skipped" if case.find("skipped") is not None else "passed")
+        for key in (node, module):
+            if rank[state] >= rank.get(worst.get(key, "passed"), 0):
+                worst[key] = state
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true", help="print the matrix without running it")
+    args = parser.parse_args()
+    if args.list:
+        for item, probe, tests in PROBES:
+            print(f"[{item}] {probe}\n      " + "\n      ".join(tests))
+        return
+    nodes = sorted({t for _, _, tests in PROBES for t in tests})
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "junit.xml"
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not gpu", "-p", "no:cacheprovider",
+                        f"--junitxml={report}", *nodes], cwd=REPO)
+        found = outcomes(report)
+    print(f"\n{'item':<6} {'result':<8} probe")
+    failed = 0
+    for item, probe, tests in PROBES:
+        states = [found.get(t, "missing") for t in tests]
+        state = next((s for s in ("failed", "missing", "skipped") if s in states), "passed")
+        failed += state in ("failed", "missing")
+        print(f"{item:<6} {state:<8} {probe}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
