@@ -39,8 +39,9 @@ class IndexOptions:
     factory: str | None = None          # None: as recorded for the encoder, else "Flat"
     rebuild: bool = False
     hidden: bool = False
-    max_bytes: int = 50 << 20
+    max_bytes: int = 50 << 20           # larger files are skipped (too_large) without being read
     batch_docs: int = 64                # documents per phase-1 transaction ...
+    batch_chars: int = 32 << 20         # ... or fewer: it commits once its chunks hold this many characters
     max_removal_batch_docs: int = 1024  # ... growing up to this when it removes vectors (see DocumentSync)
     embed_batch: int = 256              # chunks per embedding call
     commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
