@@ -2,6 +2,11 @@
 
 A name is either a local directory or a Hugging Face hub id; both go through the
 same calls so users with internet get hub loading and tests stay offline.
+
+Trust: a model directory is data. Every transformers ``from_pretrained`` here passes
+``trust_remote_code=False`` (transformers would otherwise *ask* on a terminal, and run
+the directory's Python on "y"), and ``check_family`` reads ``config.json`` as plain
+JSON so an unsupported ``model_type`` is refused before transformers opens anything.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .errors import AdapterError, ModelNotFoundError, UsageError
+from .families import check_supported
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +101,25 @@ def read_json(path: Path | None) -> dict:
         raise UsageError(f"{path}: unreadable JSON ({err})") from None
 
 
+def check_family(name: str, revision: str | None = None) -> None:
+    """Refuse an unsupported ``model_type`` from the raw ``config.json``, before any transformers loader.
+
+    transformers resolves ``auto_map`` (custom code) for a type it does not know; our check must come
+    first so such a directory gets one line of refusal and its code is never imported nor offered.
+    """
+    path = fetch_file(name, "config.json", revision)
+    if path is not None:
+        check_supported(str(read_json(path).get("model_type", "")))
+
+
 def load_config(name: str, revision: str | None = None):
     from transformers import AutoConfig
 
     if not is_local(name) and ("/" not in name or name.startswith((".", "/", "~"))):
         raise ModelNotFoundError(f"model '{name}': no such directory, and not a hub id (owner/name)")
+    check_family(name, revision)
     try:
-        return AutoConfig.from_pretrained(name, revision=revision)
+        return AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         where = "local directory" if is_local(name) else "hub id (offline or unknown?)"
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -113,17 +131,20 @@ def load_base_model(name: str, revision: str | None, dtype: torch.dtype, attn: s
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
+    check_family(name, revision)  # also for a saved encoder's base, whose config.json may have changed
     previous = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "lm_head weights not used" is expected for an encoder
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(name, revision=revision, dtype=dtype, attn_implementation=attn)
+        model = AutoModel.from_pretrained(name, revision=revision, dtype=dtype, attn_implementation=attn,
+                                          trust_remote_code=False)
     except ValueError as err:
         if attn == "eager" or "attention implementation" not in str(err):
             raise ModelNotFoundError(f"cannot load model weights from '{name}': {str(err).splitlines()[0]}") from None
         # some families (e.g. Gemma2's soft-capping) have no sdpa/flash kernel: eager is exact
         warnings.warn(f"{attn} attention is not available for this model; using eager")
-        model = AutoModel.from_pretrained(name, revision=revision, dtype=dtype, attn_implementation="eager")
+        model = AutoModel.from_pretrained(name, revision=revision, dtype=dtype, attn_implementation="eager",
+                                          trust_remote_code=False)
     except OSError as err:
         raise ModelNotFoundError(f"cannot load model weights from '{name}': {str(err).splitlines()[0]}") from None
     finally:
@@ -136,7 +157,7 @@ def load_tokenizer(name: str, revision: str | None = None):
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(name, revision=revision)
+        return AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ModelNotFoundError(f"cannot load tokenizer from '{name}': {str(err).splitlines()[0]}") from None
 

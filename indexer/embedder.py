@@ -64,7 +64,7 @@ def load_tokenizer(directory: Path) -> ChunkTokenizer:
     if spec["kind"] == "hf":
         from transformers import AutoTokenizer
 
-        return HFTokenizer(AutoTokenizer.from_pretrained(str(directory)))
+        return HFTokenizer(AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False))
     from .testing import WordTokenizer
 
     return WordTokenizer()

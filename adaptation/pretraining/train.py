@@ -81,7 +81,7 @@ def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log, reuse: bool
 
     ckpt = out / CKPT
     if reuse and (ckpt / "blocks.pt").is_file():
-        return AutoTokenizer.from_pretrained(ckpt / "tokenizer"), torch.load(ckpt / "blocks.pt")
+        return AutoTokenizer.from_pretrained(ckpt / "tokenizer", trust_remote_code=False), torch.load(ckpt / "blocks.pt")
     ckpt.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     tokenizer = train_tokenizer(files, cfg.vocab_size, cfg.seq_len)
