@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import warnings
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ATTN_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+HUB_PROBE_TIMEOUT_S = 3.0
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -60,11 +66,57 @@ def is_local(name: str) -> bool:
     return Path(name).expanduser().exists()
 
 
+def is_hub_id(name: str) -> bool:
+    """``owner/name`` that is not a local path: the only names worth asking the hub about."""
+    return not is_local(name) and "/" in name and not name.startswith((".", "/", "~"))
+
+
+@lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    """One TCP connect to the hub's host (a few seconds at most); behind a proxy we cannot tell, so yes."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=HUB_PROBE_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
+def prepare_hub(name: str) -> None:
+    """Before the first hub call for ``name``: offline, answer from the local cache or fail in one line.
+
+    Without this, every file lookup retries the network five times with back-off (about a minute per
+    unknown name offline) and ends in transformers' "couldn't connect ... couldn't find" message.
+    Switching huggingface_hub to offline mode also makes transformers read the cache without retrying.
+    """
+    if not is_hub_id(name) or hub_reachable():
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    constants.HF_HUB_OFFLINE = True
+    try:
+        cached = any(isinstance(try_to_load_from_cache(name, f), str) for f in ("config.json", "adapter_config.json"))
+    except Exception:  # noqa: BLE001 - not even a valid hub id (huggingface_hub's validation errors)
+        cached = False
+    if not cached:
+        raise ModelNotFoundError(f"model '{name}' is not a local directory nor in the Hugging Face cache, and the "
+                                 f"hub ({urlparse(constants.ENDPOINT).hostname}) cannot be reached; check the name, "
+                                 "or connect once to download it")
+
+
 def fetch_file(name: str, filename: str, revision: str | None = None) -> Path | None:
     """A file of a local dir or hub repo, or None when the repo has no such file."""
     if is_local(name):
         path = Path(name).expanduser() / filename
         return path if path.is_file() else None
+    prepare_hub(name)
     try:
         from huggingface_hub import hf_hub_download
 
@@ -81,6 +133,7 @@ def local_adapter_dir(name: str, revision: str | None = None) -> Path:
         if not (path / "adapter_config.json").is_file():
             raise AdapterError(f"{name}: no adapter_config.json; not a LoRA adapter directory")
         return path
+    prepare_hub(name)
     try:
         from huggingface_hub import snapshot_download
 
@@ -115,7 +168,7 @@ def check_family(name: str, revision: str | None = None) -> None:
 def load_config(name: str, revision: str | None = None):
     from transformers import AutoConfig
 
-    if not is_local(name) and ("/" not in name or name.startswith((".", "/", "~"))):
+    if not is_local(name) and not is_hub_id(name):
         raise ModelNotFoundError(f"model '{name}': no such directory, and not a hub id (owner/name)")
     check_family(name, revision)
     try:

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import select
 
 from .chunking import ChunkingConfig
-from .embedder import Embedder, LazyEmbedder, load_embedder, loaded_config, resolve_source
+from .embedder import Embedder, LazyEmbedder, fingerprint_matches, load_embedder, loaded_config, resolve_source
 from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
 from .schema import EncoderRow, Membership, Run
@@ -74,14 +74,21 @@ def build_index(folder: str | Path, db: str | Path, encoders: Mapping[str, str |
     folder, db = Path(folder).expanduser().resolve(), Path(db).expanduser().resolve()
     if not folder.is_dir():
         raise UsageError(f"folder '{folder}' does not exist or is not a directory")
-    with writer_lock(db):
-        if options.rebuild:
-            _wipe(db)
-        engine = make_engine(db, create=True)
-        try:
-            return _Builder(folder, db, engine, options).run(encoders)
-        finally:
-            engine.dispose()
+    fresh, builder = not db.exists(), None
+    try:
+        with writer_lock(db):
+            if options.rebuild:
+                _wipe(db)
+            engine = make_engine(db, create=True)
+            try:
+                builder = _Builder(folder, db, engine, options)
+                return builder.run(encoders)
+            finally:
+                engine.dispose()
+    except BaseException:
+        if fresh and (builder is None or not builder.started):  # e.g. an encoder that does not load:
+            shutil.rmtree(db, ignore_errors=True)                # leave no empty database behind
+        raise
 
 
 def _wipe(db: Path) -> None:
@@ -97,6 +104,7 @@ class _Builder:
         self.Session = session_factory(engine)
         self.stores: dict[int, VectorStore] = _LazyStores(self)
         self.rows: dict[int, EncoderRow] = {}
+        self.started = False  # past setup (encoders loaded): from here on a failed run keeps what it did
 
     def run(self, encoders: Mapping[str, str | Embedder] | None) -> RunReport:
         started = time.perf_counter()
@@ -111,6 +119,7 @@ class _Builder:
             self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
         remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()]))
         self.stores = _LazyStores(self)  # a no-op re-run never reads a FAISS file
+        self.started = True
         try:
             first = next(iter(embedders.values()))  # loaded only if some file needs chunking
             DocumentSync(self, lambda: self._chunking_tokenizer(first), chunking, report).run()
@@ -184,12 +193,14 @@ class _Builder:
                                  created_at=time.time())
                 s.add(row)
                 s.flush()
-            elif row.fingerprint != embedder.fingerprint:
+            elif not fingerprint_matches(row.fingerprint, embedder):
                 raise EncoderMismatchError(
                     f"encoder '{name}' in '{self.db}' was built by a different model (fingerprint "
                     f"{row.fingerprint}, now {embedder.fingerprint}); pick a new --name to index it beside, "
                     "or --rebuild")
-            elif factory and factory != row.factory:
+            elif row.fingerprint != embedder.fingerprint and not isinstance(embedder, LazyEmbedder):
+                row.fingerprint = embedder.fingerprint  # recorded by an older l2v (see fingerprint_aliases)
+            if factory and factory != row.factory:
                 raise UsageError(f"encoder '{name}' uses --faiss '{row.factory}'; pass --rebuild to change it")
             elif not self.sources[name].startswith("<"):
                 row.source = self.sources[name]  # the encoder may have moved; keep where it loads from now
