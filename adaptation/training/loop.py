@@ -67,15 +67,18 @@ def _restore_rng(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(s: LoopSettings, step: int, params: dict[str, torch.nn.Parameter], optimizer) -> None:
-    """Adapter weights, optimizer, RNG states and the data position (= step), written atomically."""
+def save_checkpoint(s: LoopSettings, step: int, params: dict[str, torch.nn.Parameter], optimizer,
+                    scaler=None) -> None:
+    """Adapter weights, optimizer, loss scale, RNG states and the data position (= step), written atomically."""
     state = {"step": step, "identity": s.identity, "params": {n: p.detach().cpu() for n, p in params.items()},
              "optimizer": optimizer.state_dict(), "rng": _rng_states()}
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
     with atomic_directory(s.checkpoint_dir) as tmp:
         torch.save(state, tmp / STATE_FILE)
 
 
-def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], optimizer) -> int:
+def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], optimizer, scaler=None) -> int:
     """Restore a checkpoint into params/optimizer/RNG; returns the step to continue from (0 if none)."""
     path = s.checkpoint_dir / STATE_FILE
     if not s.resume or not path.is_file():
@@ -92,6 +95,8 @@ def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], opti
         for name, param in params.items():
             param.copy_(state["params"][name].to(param.device, param.dtype))
     optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     _restore_rng(state["rng"])
     return int(state["step"])
 
@@ -107,10 +112,14 @@ def _open_log(path: Path, start: int):
 
 
 def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter], s: LoopSettings,
-          model: torch.nn.Module) -> bool:
-    """Run the steps; True when ``max_steps`` were reached, False when stopped by ``stop_after``."""
+          model: torch.nn.Module, scaler=None) -> bool:
+    """Run the steps; True when ``max_steps`` were reached, False when stopped by ``stop_after``.
+
+    ``scaler`` (``adaptation.precision.grad_scaler``, float16 only): the objective scaled its loss with it; gradients
+    are unscaled before clipping, and a step whose gradients overflowed is skipped by ``scaler.step``.
+    """
     optimizer = torch.optim.AdamW(list(params.values()), lr=s.lr, weight_decay=s.weight_decay)
-    start = load_checkpoint(s, params, optimizer)
+    start = load_checkpoint(s, params, optimizer, scaler)
     model.train()
     with _open_log(s.log_path, start) as log, \
             ProgressBar(total=s.max_steps, initial=start, desc=s.desc, unit="step") as bar:
@@ -121,8 +130,14 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
             began = time.perf_counter()
             try:
                 stats = objective(step)
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
                 norm = torch.nn.utils.clip_grad_norm_(list(params.values()), s.max_grad_norm)
-                optimizer.step()
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
             except (torch.OutOfMemoryError, RuntimeError) as err:
                 if not is_out_of_memory(err):
                     raise
@@ -141,6 +156,6 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
             if s.stop_after is not None and done - start >= s.stop_after:
                 return False
             if s.save_every > 0 and done % s.save_every == 0 and done < s.max_steps:
-                save_checkpoint(s, done, params, optimizer)
+                save_checkpoint(s, done, params, optimizer, scaler)
     model.eval()
     return True

@@ -86,12 +86,13 @@ def hidden_states(encoder, input_ids: torch.Tensor) -> torch.Tensor:
 class MNTPObjective:
     """One training step of MNTP: mask the step's blocks, forward, loss, backward."""
 
-    def __init__(self, step_model, blocks: list[list[int]], plan, cfg, mask_id: int, seed: int, autocast):
+    def __init__(self, step_model, blocks: list[list[int]], plan, cfg, mask_id: int, seed: int, autocast,
+                 scaler=None):
         self.model, self.blocks, self.plan, self.cfg = step_model, blocks, plan, cfg
         tokenizer = step_model.encoder.tokenizer
         self.special = sorted(set(tokenizer.all_special_ids))
         self.vocab_size = len(tokenizer)
-        self.mask_id, self.seed, self.autocast = mask_id, seed, autocast
+        self.mask_id, self.seed, self.autocast, self.scaler = mask_id, seed, autocast, scaler
         self.loss_fn = mntp_loss  # the benchmark swaps in full_logits_loss to compare
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,5 +107,5 @@ class MNTPObjective:
         with self.autocast():
             hidden = hidden_states(self.model.encoder, masked)
             loss = self.loss_fn(hidden, labels.to(hidden.device), self.model.head, self.model.softcap)
-        loss.backward()
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         return {"loss": loss.item(), "tokens": masked.numel(), "masked": int((labels != IGNORE).sum())}
