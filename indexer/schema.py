@@ -101,7 +101,7 @@ class Skipped(Base):
     __table_args__ = (UniqueConstraint("path"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(String)
-    reason: Mapped[str] = mapped_column(String)          # empty | binary | undecodable | corrupt | unreadable | too_large
+    reason: Mapped[str] = mapped_column(String)  # empty|binary|undecodable|corrupt|unreadable|too_large|outside_root|bad_name|error
     detail: Mapped[str] = mapped_column(Text, default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
     mtime_ns: Mapped[int] = mapped_column(Integer, default=0)
