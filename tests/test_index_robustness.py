@@ -260,3 +260,16 @@ def test_mostly_utf8_text_with_one_bad_byte_is_decoded_as_utf8_not_cp1252():
     extracted = extract("notes.md", data)
     assert extracted.title == "Café Über naïve" and "v\ufffdu" in extracted.text
     assert extract("latin.txt", "Café crème, naïve façade.".encode("cp1252")).text == "Café crème, naïve façade."
+
+
+def test_an_encoder_whose_tokenizer_fails_stops_the_run_instead_of_skipping_every_file(tmp_path):
+    from indexer.testing import HashEmbedder
+
+    class BrokenTokenizer(HashEmbedder):
+        @property
+        def tokenizer(self):
+            raise OSError("tokenizer files are gone")
+
+    make_corpus(tmp_path / "docs", 2)
+    with pytest.raises(OSError, match="tokenizer files are gone"):
+        build_index(tmp_path / "docs", tmp_path / "db", {"h": BrokenTokenizer(32)}, hash_options())
