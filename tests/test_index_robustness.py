@@ -14,17 +14,26 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
+from indexer_helpers import as_nobody, hash_options, make_corpus
 
 from indexer import Index, build_index
 from indexer import sync as sync_module
-from indexer.chunking import (NONE, LINE, PARAGRAPH, SEGMENT_CHARS, SENTENCE, SENTENCE_END, WORD, ChunkingConfig,
-                              boundary_scores, chunk_text)
+from indexer.chunking import (
+    LINE,
+    NONE,
+    PARAGRAPH,
+    SEGMENT_CHARS,
+    SENTENCE,
+    SENTENCE_END,
+    WORD,
+    ChunkingConfig,
+    boundary_scores,
+    chunk_text,
+)
 from indexer.embedder import HFTokenizer
 from indexer.extract import extract
 from indexer.testing import WordTokenizer
-
-from conftest import REPO
-from indexer_helpers import as_nobody, hash_options, make_corpus
 
 SAMPLE_DOCS = REPO / "data" / "sample-docs"
 BUNDLED_TOKENIZER = REPO / "data" / "encoders" / "l2v-smollm2"

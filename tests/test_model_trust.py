@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from adaptation.errors import UnsupportedModelError
-
 from conftest import REPO
+
+from adaptation.errors import UnsupportedModelError
 
 PACKAGES = ("adaptation", "indexer", "search_ui")
 EVIL_CODE = """

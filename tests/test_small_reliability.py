@@ -9,6 +9,8 @@ import time
 
 import pytest
 import torch
+from conftest import REPO
+from indexer_helpers import hash_options, make_corpus
 
 from adaptation.errors import ModelNotFoundError, UsageError
 from adaptation.precision import grad_scaler
@@ -16,9 +18,6 @@ from adaptation.training.contrastive import backward_contrastive
 from adaptation.training.loop import LoopSettings, train
 from adaptation.training.model import precision
 from indexer import Index, build_index
-
-from conftest import REPO
-from indexer_helpers import hash_options, make_corpus
 
 
 def l2v(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -269,7 +269,7 @@ def test_a_crafted_database_cannot_make_the_ui_read_outside_the_users_root(monke
     assert not any(str(secret.parent) in path for path in opened)
 
 
-def test_missing_unreadable_and_changed_files_read_the_same(monkeypatch, tmp_path):
+def test_missing_changed_and_special_files_read_the_same(monkeypatch, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     for name in ("changed", "missing", "fifo"):

@@ -187,7 +187,8 @@ def test_the_ui_root_is_given_or_confirmed_by_the_user_never_taken_from_the_data
     monkeypatch.setattr(sys, "stdin", tty)
     asked: list[tuple[str, bool]] = []
     for answer in (False, True):
-        monkeypatch.setattr(typer, "confirm", lambda text, default: asked.append((text, default)) or answer)
+        monkeypatch.setattr(typer, "confirm",
+                            lambda text, default, answer=answer: asked.append((text, default)) or answer)
         got = confirmed_root(ui_db, None)
         assert got == (Path(asked[-1][0].split("'")[1]) if answer else None), got
     assert [default for _, default in asked] == [False, False]  # Enter means no
