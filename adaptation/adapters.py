@@ -5,6 +5,7 @@ supervised on top. Merging in order reproduces the published semantics exactly.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import warnings
@@ -76,6 +77,30 @@ def copy_adapter(source: Path, target: Path) -> None:
         save_file({k: v.contiguous() for k, v in state.items()}, str(target / "adapter_model.safetensors"))
     else:
         raise AdapterError(f"{source}: no adapter_model.safetensors or adapter_model.bin")
+
+
+def adapter_tensors(directory: Path) -> dict[str, torch.Tensor]:
+    """The adapter's tensors by name, from safetensors or a legacy .bin."""
+    weights = adapter_weight_file(directory)
+    if weights.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(weights))
+    return torch.load(weights, map_location="cpu", weights_only=True)
+
+
+def adapter_identity(directory: Path) -> str:
+    """sha256 over the adapter's tensor names, dtypes, shapes and values - not over file bytes.
+
+    Saving an encoder rewrites its adapters (a .bin becomes safetensors, header order and metadata may
+    differ): identical weights must keep the fingerprint, or an index would refuse an identical copy.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(adapter_tensors(directory).items()):
+        tensor = tensor.detach().contiguous().cpu()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def adapter_weight_file(directory: Path) -> Path:

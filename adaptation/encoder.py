@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from . import loading, sources
-from .adapters import adapter_weight_file, apply_adapter, copy_adapter
+from .adapters import adapter_identity, adapter_weight_file, apply_adapter, copy_adapter
 from .bidirectional import encoder_attention_mask, position_ids_from_mask, set_bidirectional
 from .config import BASE_SUBDIR, AdapterEntry, EncoderConfig, library_versions
 from .errors import EncoderFormatError, ModelNotFoundError, OutOfMemoryError, UsageError
@@ -46,7 +46,7 @@ class Encoder:
         self.attn = model.config._attn_implementation
         # varlen packing removes every padding FLOP; on by default with flash-attention
         self.pack = (self.attn == "flash_attention_2") if pack is None else pack
-        self.inputs = InputBuilder(tokenizer, config.max_length, config.skip_instruction)
+        self.inputs = self.input_builder()
         # padded tokens per forward pass; None = the whole batch (on GPUs), see CPU_ACTIVATION_BYTES
         self.tokens_per_forward: int | None = None
         if torch.device(device).type == "cpu":
@@ -174,8 +174,13 @@ class Encoder:
         for key, value in values.items():
             if value is not None:
                 setattr(self.config, key, check_pooling(value) if key == "pooling" else value)
-        self.inputs = InputBuilder(self.tokenizer, self.config.max_length, self.config.skip_instruction)
+        self.inputs = self.input_builder()
         self._fingerprint = None
+
+    def input_builder(self, max_length: int | None = None) -> InputBuilder:
+        """Inputs for this model: padding never indexes past its embedding table (see ``inputs.pad_id``)."""
+        return InputBuilder(self.tokenizer, max_length or self.config.max_length, self.config.skip_instruction,
+                            vocab_size=self.model.get_input_embeddings().num_embeddings)
 
     # ------------------------------------------------------------------ saving
     def save(self, directory: str | Path, copy_base: bool = False) -> Path:
@@ -212,20 +217,33 @@ class Encoder:
 
     @property
     def fingerprint(self) -> str:
-        """Changes iff the vectors this encoder stores would change (weights, pooling, ...)."""
+        """Changes iff the vectors this encoder stores would change (weights, pooling, ...).
+
+        Adapters count by their tensor values (``adapter_identity``), so re-saving keeps it.
+        """
         if self._fingerprint is None:
-            kind, _, identity = self.config.base_hash.partition(":")
-            if kind == "sha256":  # a GGUF/wheel file: its hash, wherever it lies
-                base_identity = self.config.base_hash
-            elif kind == "dir":  # a local folder, its identity checked when it was resolved: not re-read
-                base_identity = identity
-            elif self.base_dir is not None:  # a copied-in base/ (pinned by nothing but its contents)
-                base_identity = directory_identity(self.base_dir)
-            else:
-                base_identity = f"{self.config.base_model}@{self.config.base_revision or 'main'}"
-            adapters = [content_hash(adapter_weight_file(d)) for d in self.adapter_dirs]
-            self._fingerprint = fingerprint(self.config.semantic_dict(), base_identity, adapters)
+            adapters = [adapter_identity(d) for d in self.adapter_dirs]
+            self._fingerprint = fingerprint(self.config.semantic_dict(), self._base_identity(), adapters)
         return self._fingerprint
+
+    @property
+    def fingerprint_aliases(self) -> list[str]:
+        """The fingerprint earlier versions recorded for these weights (adapter *file bytes*): a database
+        built then still accepts this encoder instead of calling it changed."""
+        if not self.adapter_dirs:
+            return []
+        adapters = [content_hash(adapter_weight_file(d)) for d in self.adapter_dirs]
+        return [fingerprint(self.config.semantic_dict(), self._base_identity(), adapters)]
+
+    def _base_identity(self) -> str:
+        kind, _, identity = self.config.base_hash.partition(":")
+        if kind == "sha256":  # a GGUF/wheel file: its hash, wherever it lies
+            return self.config.base_hash
+        if kind == "dir":  # a local folder, its identity checked when it was resolved: not re-read
+            return identity
+        if self.base_dir is not None:  # a copied-in base/ (pinned by nothing but its contents)
+            return directory_identity(self.base_dir)
+        return f"{self.config.base_model}@{self.config.base_revision or 'main'}"
 
     # ------------------------------------------------------------------ encoding
     def embed_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Sequence, Union
 
 import torch
 
-from .errors import UsageError
+from .errors import EncoderFormatError, UsageError
 
 Item = Union[str, tuple[str, str], list]
 
@@ -46,16 +46,26 @@ def split_item(item: Item, default_instruction: str | None = None) -> tuple[str,
     raise UsageError(f"each input must be a string or an (instruction, text) pair, got {type(item).__name__}")
 
 
+def pad_id(tokenizer, vocab_size: int | None) -> int:
+    """An id for padded positions. They are masked out of attention and pooling, yet still go through the
+    embedding table, so the tokenizer's pad id (e.g. a Qwen2-style ``<|endoftext|>`` added past a small
+    vocabulary) is used only if the model has a row for it; else EOS, else 0."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None and (vocab_size is None or 0 <= candidate < vocab_size):
+            return int(candidate)
+    return 0
+
+
 class InputBuilder:
     """Tokenises items into ``EncodedText`` and collates them into padded tensors."""
 
-    def __init__(self, tokenizer, max_length: int, skip_instruction: bool = True):
+    def __init__(self, tokenizer, max_length: int, skip_instruction: bool = True, vocab_size: int | None = None):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.skip_instruction = skip_instruction
+        self.vocab_size = vocab_size  # the model's embedding rows: every id fed to it must be below this
         self.prefix, self.suffix = special_affixes(tokenizer)
-        pad = tokenizer.pad_token_id
-        self.pad_id = pad if pad is not None else (tokenizer.eos_token_id or 0)
+        self.pad_id = pad_id(tokenizer, vocab_size)
         self._instruction_ids = lru_cache(maxsize=64)(self._tokenize_instruction)
 
     def _tokenize_instruction(self, instruction: str) -> tuple[int, ...]:
@@ -90,6 +100,11 @@ class InputBuilder:
     def collate(self, batch: Sequence[EncodedText], padding_side: str = "right") -> dict[str, torch.Tensor]:
         """Pad to the longest sequence of the batch."""
         length = max(len(e.input_ids) for e in batch)
+        if self.vocab_size is not None:
+            top = max(max(e.input_ids, default=0) for e in batch)
+            if top >= self.vocab_size:
+                raise EncoderFormatError(f"the tokenizer produced token id {top}, but the model has only "
+                                         f"{self.vocab_size} embeddings: tokenizer and model do not match")
         ids, attn, pool = [], [], []
         for e in batch:
             n_pad = length - len(e.input_ids)

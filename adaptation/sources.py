@@ -156,8 +156,9 @@ def convert_gguf(path: Path, digest: str) -> Path:
     previous = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32,
+                                                     trust_remote_code=False)
     except (ValueError, OSError, KeyError) as err:
         raise ModelNotFoundError(f"{path}: transformers cannot load this GGUF file ({str(err).splitlines()[0]})") from None
     finally:

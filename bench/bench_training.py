@@ -89,7 +89,7 @@ def child(model_dir: str, index: int, dtype: str, steps: int) -> dict:
         settings = LoopSettings(max_steps=steps, lr=step.lr, warmup=0, weight_decay=0.0, max_grad_norm=1.0,
                                 save_every=0, checkpoint_dir=Path(tmp) / "ck", log_path=Path(tmp) / "log.jsonl",
                                 identity={}, desc=label)
-        train(objective, model.trainable(), settings, model.encoder.model)
+        train(objective, model.trainable(), settings, model.encoder.model, objective.scaler)
         records = [json.loads(line) for line in settings.log_path.read_text().splitlines()]
     timed = records[1:] or records
     tokens = sum(r["tokens"] for r in timed)

@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import delete, select, update
 
 from .chunking import ChunkingConfig
-from .embedder import Embedder, LazyEmbedder, load_embedder, loaded_config, resolve_source
+from .embedder import Embedder, LazyEmbedder, fingerprint_matches, load_embedder, loaded_config, resolve_source
 from .embedding_engines import Batch, InProcessEngine, normalized
 from .errors import ChunkingMismatchError, EncoderMismatchError, FaissFileError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
@@ -46,8 +46,9 @@ class IndexOptions:
     factory: str | None = None          # None: as recorded for the encoder, else "Flat"
     rebuild: bool = False
     hidden: bool = False
-    max_bytes: int = 50 << 20
+    max_bytes: int = 50 << 20           # larger files are skipped (too_large) without being read
     batch_docs: int = 64                # documents per phase-1 transaction ...
+    batch_chars: int = 32 << 20         # ... or fewer: it commits once its chunks hold this many characters
     max_removal_batch_docs: int = 1024  # ... growing up to this when it removes vectors (see DocumentSync)
     embed_batch: int = 256              # chunks per embedding call
     commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
@@ -83,17 +84,24 @@ def build_index(folder: str | Path, db: str | Path, encoders: Mapping[str, str |
     folder, db = Path(folder).expanduser().resolve(), Path(db).expanduser().resolve()
     if not folder.is_dir():
         raise UsageError(f"folder '{folder}' does not exist or is not a directory")
-    with writer_lock(db):
-        factories: dict[str, str] = {}
-        if options.rebuild:
-            if not encoders:  # keep what the database was built with, not the bundled default
-                encoders, factories = _recorded_encoders(db)
-            _wipe(db)
-        engine = make_engine(db, create=True)
-        try:
-            return _Builder(folder, db, engine, options, factories).run(encoders)
-        finally:
-            engine.dispose()
+    fresh, builder = not db.exists(), None
+    try:
+        with writer_lock(db):
+            factories: dict[str, str] = {}
+            if options.rebuild:
+                if not encoders:  # keep what the database was built with, not the bundled default
+                    encoders, factories = _recorded_encoders(db)
+                _wipe(db)
+            engine = make_engine(db, create=True)
+            try:
+                builder = _Builder(folder, db, engine, options, factories)
+                return builder.run(encoders)
+            finally:
+                engine.dispose()
+    except BaseException:
+        if fresh and (builder is None or not builder.started):  # e.g. an encoder that does not load:
+            shutil.rmtree(db, ignore_errors=True)                # leave no empty database behind
+        raise
 
 
 def _recorded_encoders(db: Path) -> tuple[dict[str, Embedder], dict[str, str]]:
@@ -123,6 +131,7 @@ class _Builder:
         self.Session = session_factory(engine)
         self.stores: dict[int, VectorStore] = _LazyStores(self)
         self.rows: dict[int, EncoderRow] = {}
+        self.started = False  # past setup (encoders loaded): from here on a failed run keeps what it did
 
     def run(self, encoders: Mapping[str, str | Embedder] | None) -> RunReport:
         started = time.perf_counter()
@@ -137,6 +146,7 @@ class _Builder:
             s.flush()
             report = RunReport(run_id=run.id)
             self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
+        self.started = True
         try:
             self.stores = _LazyStores(self)
             self._repair_vectors(report)
@@ -252,12 +262,14 @@ class _Builder:
                                  created_at=time.time())
                 s.add(row)
                 s.flush()
-            elif row.fingerprint != embedder.fingerprint:
+            elif not fingerprint_matches(row.fingerprint, embedder):
                 raise EncoderMismatchError(
                     f"encoder '{name}' in '{self.db}' was built by a different model (fingerprint "
                     f"{row.fingerprint}, now {embedder.fingerprint}); pick a new --name to index it beside, "
                     "or --rebuild")
-            elif factory and factory != row.factory:
+            elif row.fingerprint != embedder.fingerprint and not isinstance(embedder, LazyEmbedder):
+                row.fingerprint = embedder.fingerprint  # recorded by an older l2v (see fingerprint_aliases)
+            if factory and factory != row.factory:
                 raise UsageError(f"encoder '{name}' uses --faiss '{row.factory}'; pass --rebuild to change it")
             elif not self.sources[name].startswith("<"):
                 row.source = self.sources[name]  # the encoder may have moved; keep where it loads from now

@@ -64,7 +64,7 @@ def load_tokenizer(directory: Path) -> ChunkTokenizer:
     if spec["kind"] == "hf":
         from transformers import AutoTokenizer
 
-        return HFTokenizer(AutoTokenizer.from_pretrained(str(directory)))
+        return HFTokenizer(AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False))
     from .testing import WordTokenizer
 
     return WordTokenizer()
@@ -86,6 +86,10 @@ class EncoderAdapter:
         return self._tokenizer
 
     @property
+    def fingerprint_aliases(self) -> list[str]:
+        return self.encoder.fingerprint_aliases
+
+    @property
     def config(self) -> dict[str, Any]:
         return self.encoder.config.to_dict()
 
@@ -95,6 +99,12 @@ class EncoderAdapter:
     def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
         extra = {} if instruction is None else {"instruction": instruction}
         return self.encoder.encode_queries(list(texts), batch_size=self.batch_size, normalize=True, **extra)
+
+
+def fingerprint_matches(recorded: str, embedder: Embedder) -> bool:
+    """``embedder`` is the one a database recorded as ``recorded``: its fingerprint, or one an older
+    l2v computed for the same weights (``fingerprint_aliases``, only consulted on a mismatch)."""
+    return recorded == embedder.fingerprint or recorded in getattr(embedder, "fingerprint_aliases", ())
 
 
 def loaded_config(embedder: Embedder) -> dict[str, Any] | None:
@@ -137,7 +147,7 @@ class LazyEmbedder:
             from .errors import EncoderMismatchError
 
             embedder = load_embedder(self.source)
-            if embedder.fingerprint != self.fingerprint:
+            if not fingerprint_matches(self.fingerprint, embedder):
                 raise EncoderMismatchError(
                     f"encoder '{self.name}' at {self.source} changed since it was indexed (fingerprint "
                     f"{self.fingerprint} -> {embedder.fingerprint}); re-index with --rebuild or under a new --name")

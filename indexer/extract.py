@@ -12,6 +12,8 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
 BINARY_SNIFF = 8192
+# Bump whenever a file's extracted text may change: files skipped by an older extractor are retried.
+EXTRACTOR_VERSION = 2  # 2: mostly-UTF-8 text with a few invalid bytes decodes as UTF-8 (was cp1252)
 
 
 class Skip(Exception):
@@ -57,11 +59,25 @@ def _decode(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError as err:
             last = err
+    lenient = data.decode("utf-8", errors="replace")
+    if _mostly_utf8(lenient):
+        return lenient.removeprefix("\ufeff")
     # latin-1 decodes anything; accept it only when the text looks like text
     text = data.decode("cp1252", errors="strict") if _mostly_text(data) else None
     if text is None:
         raise Skip("undecodable", f"not UTF-8 ({last.reason} at byte {last.start})")
     return text
+
+
+def _mostly_utf8(lenient: str) -> bool:
+    """More non-ASCII characters decoded validly than failed: a UTF-8 text with a few stray bytes.
+
+    Decoding it as cp1252 would garble every valid multi-byte character (titles included) to
+    save one; a legacy 8-bit text, where nothing non-ASCII is valid UTF-8, stays cp1252.
+    """
+    bad = lenient.count("\ufffd")
+    valid = len(lenient) - len(lenient.encode("ascii", "ignore")) - bad
+    return valid > bad
 
 
 def _mostly_text(data: bytes) -> bool:

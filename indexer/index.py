@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from .embedder import Embedder, LazyEmbedder
+from .embedder import Embedder, LazyEmbedder, fingerprint_matches
 from .errors import EncoderMismatchError, FaissFileError, UsageError
 from .layout import faiss_path
 from .grouping import group_by_document
@@ -195,7 +195,7 @@ class Index:
     def set_embedder(self, name: str, embedder: Embedder) -> None:
         """Use an already loaded encoder for queries (the UI, evaluation, tests) instead of loading its source."""
         row = self._encoder_row(name)
-        if embedder.fingerprint != row.fingerprint:
+        if not fingerprint_matches(row.fingerprint, embedder):
             raise EncoderMismatchError(f"encoder '{name}' was indexed with fingerprint {row.fingerprint}, "
                                        f"the given one has {embedder.fingerprint}")
         self._embedders[row.name] = embedder
@@ -217,6 +217,8 @@ class Index:
         """
         if k < 1:
             raise UsageError(f"k must be at least 1, got {k}")
+        if not isinstance(query, str) or not query.strip():  # its vector would rank arbitrary chunks
+            raise UsageError("the query is empty: give some words to search for")
         name = self._encoder_row(encoder).name
         vector = self.embedder(name).encode_queries([query], instruction=instruction)
         return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None,

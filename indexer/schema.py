@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import (Float, ForeignKey, Index as SqlIndex, Integer, String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -101,11 +101,14 @@ class Skipped(Base):
     __table_args__ = (UniqueConstraint("path"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(String)
-    reason: Mapped[str] = mapped_column(String)          # empty | binary | undecodable | corrupt | unreadable | too_large
+    reason: Mapped[str] = mapped_column(String)  # empty|binary|undecodable|corrupt|unreadable|too_large|outside_root|bad_name|error
     detail: Mapped[str] = mapped_column(Text, default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
     mtime_ns: Mapped[int] = mapped_column(Integer, default=0)
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # what else the skip depended on (ctime, mode, size limit, extractor version; see sync.skip_key):
+    # a skip whose key changed is retried even if size and mtime did not
+    retry_key: Mapped[str] = mapped_column(Text, default="")
 
 
 def _v1(conn) -> None:
@@ -114,6 +117,13 @@ def _v1(conn) -> None:
     conn.execute(text("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='unicode61')"))
 
 
+def _v2(conn) -> None:
+    """``skipped.retry_key``; older rows get '' and so are retried once."""
+    columns = {row[1] for row in conn.execute(text("PRAGMA table_info(skipped)"))}
+    if "retry_key" not in columns:  # v1 creates the current models, so a new database has it already
+        conn.execute(text("ALTER TABLE skipped ADD COLUMN retry_key TEXT NOT NULL DEFAULT ''"))
+
+
 # Migration i upgrades a database from version i to i+1; append, never edit.
-MIGRATIONS = [_v1]
+MIGRATIONS = [_v1, _v2]
 assert len(MIGRATIONS) == SCHEMA_VERSION

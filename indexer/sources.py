@@ -28,6 +28,8 @@ class FileEntry:
     path: Path
     size: int
     mtime_ns: int
+    ctime_ns: int = 0   # with ``mode``: a chmod/chown changes them, so a skip as unreadable is retried
+    mode: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,19 @@ class Problem:
     rel: str
     reason: str
     detail: str
+
+
+def printable_name(name: str) -> str | None:
+    """``None`` for a valid UTF-8 name; else the name with its undecodable bytes written as ``\\xNN``.
+
+    ``os.scandir`` hands such bytes over as lone surrogates, which SQLite (and every later
+    ``str.encode``) refuses, so the file is reported under this escaped, storable name instead.
+    """
+    try:
+        name.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @lru_cache(maxsize=256)
@@ -134,6 +149,11 @@ class Walker:
             rel = prefix + entry.name
             if not self.hidden and entry.name.startswith("."):
                 continue
+            escaped = printable_name(entry.name)
+            if escaped is not None:  # before anything stores the name: one such file must not stop a run
+                if self.wanted(rel) or entry.is_dir():
+                    yield Problem(prefix + escaped, "bad_name", "file name is not valid UTF-8")
+                continue
             try:
                 st = os.stat(entry.path)  # follows symlinks
             except OSError as err:
@@ -152,6 +172,6 @@ class Walker:
             elif not self.wanted(rel):
                 continue
             elif stat.S_ISREG(st.st_mode):
-                yield FileEntry(rel, Path(entry.path), st.st_size, st.st_mtime_ns)
+                yield FileEntry(rel, Path(entry.path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
             else:
                 yield Problem(rel, "unreadable", "not a regular file (FIFO, socket or device)")

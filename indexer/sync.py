@@ -1,8 +1,18 @@
 """Phase 1 of a run: make ``documents``/``chunks``/``skipped`` match the folder, batch by batch.
 
 Only files whose size or mtime changed are read and hashed; a file whose bytes
-are unchanged (sha256) only gets its new mtime. Each batch is one transaction
-that also writes new FAISS generations when chunk ids left the index.
+are unchanged (sha256) only gets its new mtime. A skipped file is read again when
+its size or mtime changed or its ``skip_key`` did (permissions, the size limit, the
+extractor version). Each batch is one transaction that also writes new FAISS
+generations when chunk ids left the index.
+
+One bad file never stops a run: any error while reading, extracting or chunking a
+file records it as skipped (reason ``error``) and the run goes on; only a failure
+of the run itself (the chunking tokenizer does not load) stops it. Memory is
+bounded per file (see ``chunking``: segment-wise tokenization) and per batch (at
+most ``IndexOptions.batch_chars`` characters of chunk text are held before a commit):
+one file within the default 50 MB limit peaks under 0.8 GB RSS (a 50 MB one-line file
+measured 0.57 GB; ``tests/test_index_robustness.py`` holds the bound).
 """
 from __future__ import annotations
 
@@ -16,7 +26,7 @@ from sqlalchemy import delete, select, text
 from adaptation.progress import ProgressBar
 
 from .chunking import ChunkingConfig, TextChunk, chunk_text
-from .extract import Extracted, Skip, extract
+from .extract import EXTRACTOR_VERSION, Skip, extract
 from .layout import crash_point
 from .schema import Chunk, Document, Skipped
 from .sources import FileEntry, Problem, Walker
@@ -26,7 +36,8 @@ from .sources import FileEntry, Problem, Walker
 class _Upsert:
     entry: FileEntry
     sha: str
-    extracted: Extracted
+    title: str
+    n_chars: int        # the extracted text itself is not kept: its chunks hold it
     chunks: list[TextChunk]
 
 
@@ -37,6 +48,22 @@ class _Skip:
     detail: str
     size: int = 0
     mtime_ns: int = 0
+    retry_key: str = ""
+
+
+class _RunError(Exception):
+    """Wraps a failure that is the run's, not one file's (the chunking tokenizer would not load): it must
+    stop the run rather than mark every file as skipped."""
+
+
+def skip_key(reason: str, entry: FileEntry, max_bytes: int) -> str:
+    """What a skip depended on besides size and mtime; when it changes the file is tried again.
+
+    A chmod/chown changes ctime and mode (a file once unreadable may be readable now), a new
+    extractor may read what an older one refused, and a size-limit skip depends on the limit.
+    """
+    key = f"ctime={entry.ctime_ns} mode={entry.mode:o} extractor={EXTRACTOR_VERSION}"
+    return key + f" limit={max_bytes}" if reason == "too_large" else key
 
 
 class DocumentSync:
@@ -45,13 +72,15 @@ class DocumentSync:
         self._load_tokenizer, self._tokenizer = load_tokenizer, None
         self.batch: list = []          # _Upsert | _Skip | ("delete", path) | ("touch", entry)
         self.batch_removes = False     # does the batch take chunks out of the index?
+        self.batch_chars = 0           # characters of chunk text the batch holds
 
     def run(self) -> None:
         opts = self.b.options
         with self.b.Session() as s:  # path -> (id, size, mtime, sha): metadata only, never document text
             known = {p: (i, z, m, h) for i, p, z, m, h in s.execute(
                 select(Document.id, Document.path, Document.size, Document.mtime_ns, Document.sha256))}
-            skipped = {p: (z, m) for p, z, m in s.execute(select(Skipped.path, Skipped.size, Skipped.mtime_ns))}
+            skipped = {p: (z, m, r, k) for p, z, m, r, k in s.execute(
+                select(Skipped.path, Skipped.size, Skipped.mtime_ns, Skipped.reason, Skipped.retry_key))}
         self.known = known
         walker = Walker(self.b.folder, opts.include, opts.exclude, hidden=opts.hidden, skip_paths=[self.b.db])
         seen: set[str] = set()
@@ -67,10 +96,10 @@ class DocumentSync:
             if old and (old[1], old[2]) == (item.size, item.mtime_ns):
                 self.report.docs_unchanged += 1
                 continue
-            if not old and skipped.get(item.rel) == (item.size, item.mtime_ns):
+            if not old and self._still_skipped(item, skipped.get(item.rel)):
                 self.report.docs_skipped += 1
                 continue
-            self._queue(self._read(item, old))
+            self._queue(self._read_safely(item, old))
         bar.close()
         for path in sorted(set(known) - seen):
             self._queue(("delete", path))
@@ -78,30 +107,56 @@ class DocumentSync:
             self._queue(("unskip", path))
         self._flush()
 
+    def _still_skipped(self, entry: FileEntry, recorded) -> bool:
+        if recorded is None:
+            return False
+        size, mtime_ns, reason, key = recorded
+        return (size, mtime_ns) == (entry.size, entry.mtime_ns) and key == skip_key(
+            reason, entry, self.b.options.max_bytes)
+
+    def _skip(self, entry: FileEntry, reason: str, detail: str) -> _Skip:
+        return _Skip(entry.rel, reason, detail, entry.size, entry.mtime_ns,
+                     skip_key(reason, entry, self.b.options.max_bytes))
+
+    def _read_safely(self, entry: FileEntry, old):
+        """``_read``, with any unexpected failure of this one file recorded as its skip reason."""
+        try:
+            return self._read(entry, old)
+        except _RunError as err:
+            raise err.__cause__ from None
+        except Exception as err:  # noqa: BLE001 - a parser/tokenizer bug on one file must not end the run
+            return self._skip(entry, "error", f"{type(err).__name__}: {str(err)[:200]}")
+
     def _read(self, entry: FileEntry, old):
         if entry.size > self.b.options.max_bytes:
-            return _Skip(entry.rel, "too_large", f"{entry.size} bytes > limit {self.b.options.max_bytes}",
-                         entry.size, entry.mtime_ns)
+            return self._skip(entry, "too_large", f"{entry.size} bytes > limit {self.b.options.max_bytes}")
         try:
             with open(entry.path, "rb") as handle:
                 data = handle.read()
         except OSError as err:
-            return _Skip(entry.rel, "unreadable", err.strerror or str(err), entry.size, entry.mtime_ns)
+            return self._skip(entry, "unreadable", err.strerror or str(err))
         sha = hashlib.sha256(data).hexdigest()
         if old and old[3] == sha:
             return ("touch", entry)
         try:
             extracted = extract(entry.rel, data)
         except Skip as skip:
-            return _Skip(entry.rel, skip.reason, skip.detail, entry.size, entry.mtime_ns)
+            return self._skip(entry, skip.reason, skip.detail)
+        del data
         if self._tokenizer is None:  # a no-op re-run never imports transformers
-            self._tokenizer = self._load_tokenizer()
-        return _Upsert(entry, sha, extracted, chunk_text(extracted.text, self._tokenizer, self.chunking))
+            try:
+                self._tokenizer = self._load_tokenizer()
+            except Exception as err:
+                raise _RunError() from err
+        chunks = chunk_text(extracted.text, self._tokenizer, self.chunking)
+        return _Upsert(entry, sha, extracted.title, len(extracted.text), chunks)
 
     def _queue(self, action) -> None:
         self.batch.append(action)
         self.batch_removes = self.batch_removes or self._removes(action)
-        if len(self.batch) >= self._batch_limit():
+        if isinstance(action, _Upsert):
+            self.batch_chars += sum(len(c.text) for c in action.chunks)
+        if len(self.batch) >= self._batch_limit() or self.batch_chars >= self.b.options.batch_chars:
             self._flush()
 
     def _removes(self, action) -> bool:
@@ -124,7 +179,7 @@ class DocumentSync:
     def _flush(self) -> None:
         if not self.batch:
             return
-        batch, self.batch, self.batch_removes, report = self.batch, [], False, self.report
+        batch, self.batch, self.batch_removes, self.batch_chars, report = self.batch, [], False, 0, self.report
         with self.b.Session() as s, s.begin():
             gone = [a[1] if isinstance(a, tuple) else self._rel(a) for a in batch if self._removes(a)]
             old_docs = [self.known[p][0] for p in gone]
@@ -151,7 +206,7 @@ class DocumentSync:
         if isinstance(action, _Skip):
             s.execute(delete(Skipped).where(Skipped.path == action.rel))
             s.add(Skipped(path=action.rel, reason=action.reason, detail=action.detail, size=action.size,
-                          mtime_ns=action.mtime_ns, run_id=report.run_id))
+                          mtime_ns=action.mtime_ns, run_id=report.run_id, retry_key=action.retry_key))
             report.docs_skipped += 1
             report.docs_deleted += action.rel in self.known
         elif isinstance(action, _Upsert):
@@ -159,8 +214,8 @@ class DocumentSync:
             changed = e.rel in self.known
             s.execute(delete(Skipped).where(Skipped.path == e.rel))
             doc = Document(path=e.rel, sha256=action.sha, size=e.size, mtime_ns=e.mtime_ns,
-                           title=action.extracted.title, doc_type=PurePosixPath(e.rel).suffix.lower().lstrip("."),
-                           n_chars=len(action.extracted.text), indexed_at=time.time())
+                           title=action.title, doc_type=PurePosixPath(e.rel).suffix.lower().lstrip("."),
+                           n_chars=action.n_chars, indexed_at=time.time())
             s.add(doc)
             s.flush()
             rows = [Chunk(document_id=doc.id, ordinal=n, start=c.start, end=c.end, n_tokens=c.n_tokens, text=c.text)

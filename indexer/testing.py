@@ -4,8 +4,10 @@
 It has real lexical signal (shared words -> similar vectors) and costs no model
 load, so a killed-and-restarted indexing subprocess starts in well under a second.
 
-``python -m indexer.testing FOLDER DB [--dim 64] [--chunk-tokens N] [--overlap N]``
-indexes FOLDER with it (used by the crash-safety tests).
+``python -m indexer.testing FOLDER DB [--dim 64] [--chunk-tokens N] [--overlap N] [--tokenizer DIR]``
+indexes FOLDER with it (used by the crash-safety and memory tests); ``--tokenizer`` chunks with a
+real Hugging Face tokenizer instead of words, as a real encoder would, and ``--max-rss-report``
+prints the peak RSS (KiB) at the end.
 """
 from __future__ import annotations
 
@@ -38,12 +40,12 @@ class WordTokenizer:
 class HashEmbedder:
     """Bag of lowercased words hashed into ``buckets`` -> (buckets, dim) Gaussian projection."""
 
-    def __init__(self, dim: int = 64, seed: int = 0, buckets: int = 4096):
+    def __init__(self, dim: int = 64, seed: int = 0, buckets: int = 4096, tokenizer=None):
         self.dim, self.seed, self.buckets = dim, seed, buckets
         self.projection = np.random.default_rng(seed).standard_normal((buckets, dim)).astype(np.float32)
         self.source = f"hash:{dim}:{seed}"  # how load_embedder() recreates it
         self.fingerprint = hashlib.sha256(f"hash:{dim}:{seed}:{buckets}".encode()).hexdigest()[:16]
-        self._tokenizer = WordTokenizer()
+        self._tokenizer = tokenizer or WordTokenizer()
         self.calls = 0          # texts embedded so far: tests assert on it
         self.query_calls = 0
 
@@ -91,11 +93,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overlap", type=int, default=8)
     parser.add_argument("--batch-docs", type=int, default=4)
     parser.add_argument("--faiss", default="Flat")
+    parser.add_argument("--tokenizer", help="a Hugging Face tokenizer directory to chunk with")
+    parser.add_argument("--max-mb", type=float, default=50)
+    parser.add_argument("--max-rss-report", action="store_true")
     args = parser.parse_args(argv)
     print("ready", flush=True)
-    build_index(args.folder, args.db, {f"hash-{args.dim}": f"hash:{args.dim}"},
-                IndexOptions(chunk_tokens=args.chunk_tokens, overlap=args.overlap, factory=args.faiss,
-                             batch_docs=args.batch_docs, progress=False))
+    embedder: str | HashEmbedder = f"hash:{args.dim}"
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        from .embedder import HFTokenizer
+
+        embedder = HashEmbedder(args.dim, tokenizer=HFTokenizer(AutoTokenizer.from_pretrained(args.tokenizer, trust_remote_code=False)))
+    report = build_index(args.folder, args.db, {f"hash-{args.dim}": embedder},
+                         IndexOptions(chunk_tokens=args.chunk_tokens, overlap=args.overlap, factory=args.faiss,
+                                      batch_docs=args.batch_docs, max_bytes=int(args.max_mb * (1 << 20)),
+                                      progress=False))
+    if args.max_rss_report:
+        import resource
+
+        print(json.dumps({"max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                          "chunks": report.chunks_added, "skipped": report.docs_skipped}), flush=True)
     print("done", flush=True)
 
 

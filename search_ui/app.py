@@ -10,7 +10,7 @@ import sys
 import streamlit as st
 
 from adaptation.errors import L2VError
-from search_ui.settings import db_path, report_path
+from search_ui.settings import db_path, report_path, root_path
 from search_ui.views import clusters, common, compare, index_info, search
 
 PAGES = {"Search": "search", "Compare": "compare", "Clusters": "clusters", "Index": "index"}
@@ -35,6 +35,8 @@ def main() -> None:
     page = st.sidebar.radio("Page", labels, index=default, key="page")
     st.query_params["page"] = PAGES[page]
     st.sidebar.caption(f"Database: `{db}`")
+    root = root_path(sys.argv[1:])
+    st.sidebar.caption(f"Documents read from: `{root}`" if root else "Documents: stored chunks only (no --root)")
     if page == "Search":
         search.render(idx, str(idx.path))
     elif page == "Compare":

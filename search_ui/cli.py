@@ -13,13 +13,36 @@ import typer
 APP = Path(__file__).resolve().parent / "app.py"
 
 
-def streamlit_command(db: Path, host: str, port: int, report: Path | None = None) -> list[str]:
+def streamlit_command(db: Path, host: str, port: int, report: Path | None = None,
+                      root: Path | None = None) -> list[str]:
     """The exact ``streamlit run`` command line (the database travels after ``--`` as a script argument)."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
            "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "minimal",
            "--", "--db", str(db)]
-    return cmd + (["--report", str(report)] if report else [])
+    return cmd + (["--report", str(report)] if report else []) + (["--root", str(root)] if root else [])
+
+
+def confirmed_root(db: Path, root: Path | None) -> Path | None:
+    """The folder the UI may read documents from: ``--root``, else the database's folder if the user
+    confirms it on a terminal, else None (the UI then shows stored chunks only)."""
+    from .errors import UsageError
+
+    if root is not None:
+        root = root.expanduser().resolve()
+        if not root.is_dir():
+            raise UsageError(f"--root '{root}' is not a folder")
+        return root
+    if not sys.stdin.isatty():
+        return None
+    from indexer import Index
+
+    with Index.open(db) as index:
+        recorded = index.root
+    if recorded and typer.confirm(f"Show documents from '{recorded}' (the folder this database says it indexed)?",
+                                  default=False):
+        return Path(recorded)
+    return None
 
 
 def ui_cmd(
@@ -28,6 +51,11 @@ def ui_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
     report: Optional[Path] = typer.Option(None, "--report",
                                           help="An `l2v eval` JSON report to show on the Index page."),
+    root: Optional[Path] = typer.Option(None, "--root",
+                                        help="Folder the UI may read documents from (a hit's surrounding text); "
+                                             "it must contain the folder the database indexed. Without it, a "
+                                             "terminal asks to confirm the recorded folder; else only stored "
+                                             "chunks are shown."),
 ) -> None:
     """Open the search UI (search, compare encoders, clusters, index status) in a browser."""
     from .errors import UsageError
@@ -40,9 +68,11 @@ def ui_cmd(
         raise UsageError(f"--port must be between 1 and 65535, got {port}")
     if report is not None and not report.is_file():
         raise UsageError(f"--report '{report}' does not exist")
+    root = confirmed_root(db, root)
     typer.echo(f"L2V Search UI on http://{host}:{port}  (database {db}; Ctrl+C to stop)")
-    child = subprocess.Popen(streamlit_command(db, host, port, report),
-                             env={**os.environ, "L2V_UI_DB": str(db)})
+    env = {k: v for k, v in os.environ.items() if k != "L2V_UI_ROOT"}  # only this run's choice counts
+    child = subprocess.Popen(streamlit_command(db, host, port, report, root),
+                             env={**env, "L2V_UI_DB": str(db), **({"L2V_UI_ROOT": str(root)} if root else {})})
 
     def forward(signum, _frame) -> None:   # stopping `l2v ui` stops the server, never orphans it
         if child.poll() is None:

@@ -82,7 +82,7 @@ def demo_cmd(
         return
     from .cli import ui_cmd
 
-    ui_cmd(db=db, port=port, host=host, report=None)
+    ui_cmd(db=db, port=port, host=host, report=None, root=Path(docs))  # the folder this command just indexed
 
 
 def register(app: typer.Typer) -> None:

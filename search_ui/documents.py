@@ -1,13 +1,18 @@
-"""Read a hit's document for the "surrounding text" view, never outside the indexed root.
+"""Read a hit's document for the "surrounding text" view, never outside a root the user gave.
 
-The path stored in the database is relative to ``Index.root``; it is resolved (symlinks
-followed) and refused unless the result stays under the resolved root. The file is
-re-extracted with the indexer's own extractor so chunk offsets line up; when the file
-changed since indexing (sha256 differs) or vanished, the stored chunks are used instead.
+Files are read only when the user allowed a folder (``l2v ui --root``, see ``settings``) and the
+database's recorded root lies inside it; otherwise the stored chunks are shown. The path stored in
+the database is relative to ``Index.root``; it is resolved (symlinks followed) and refused unless
+the result stays under both roots. Only a regular file whose size matches the database is read and
+hashed; a file that is missing, unreadable or changed gets one and the same note (telling them apart
+would tell a crafted database which files exist). A matching file is re-extracted with the
+indexer's own extractor so chunk offsets line up.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -49,23 +54,56 @@ def document_row(index, document_id: int):
         return row
 
 
-def document_text(index, document_id: int) -> tuple[str, str, str]:
-    """(text, source, note): the extracted file text when it still matches the index, else the stored chunks."""
+NO_ROOT_NOTE = "showing stored chunks (start `l2v ui` with --root FOLDER to show documents from their files)"
+MISSING_OR_CHANGED_NOTE = "file missing or changed since indexing; showing stored chunks"
+
+
+def allowed_root(recorded: str, given: str | Path | None) -> Path | None:
+    """The folder files may be read from: the database's root if it lies inside the user's ``given`` one."""
+    if given is None or not str(recorded):
+        return None
+    base, allowed = Path(recorded).resolve(), Path(given).expanduser().resolve()
+    return base if base == allowed or allowed in base.parents else None
+
+
+def document_text(index, document_id: int, root: str | Path | None = None) -> tuple[str, str, str]:
+    """(text, source, note): the extracted file text when it still matches the index, else the stored chunks.
+
+    ``root`` is the folder the user allowed (None: no file is read at all).
+    """
     row = document_row(index, document_id)
-    path = safe_path(index.root, row.path)   # raises before anything is read
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        why = f"file unreadable ({err.strerror or err}); showing stored chunks"
-        return chunks_text(index, document_id), "chunks", why
-    if hashlib.sha256(data).hexdigest() != row.sha256:
-        return chunks_text(index, document_id), "chunks", "file changed since indexing; showing stored chunks"
+    base = allowed_root(index.root, root)
+    if base is None:
+        note = NO_ROOT_NOTE if root is None else (
+            f"this database's folder is not inside --root {root}; showing stored chunks")
+        return chunks_text(index, document_id), "chunks", note
+    path = safe_path(base, row.path)   # raises before anything is read
+    data = _read_if_unchanged(path, row.size)
+    if data is None or hashlib.sha256(data).hexdigest() != row.sha256:
+        return chunks_text(index, document_id), "chunks", MISSING_OR_CHANGED_NOTE
     from indexer.extract import Skip, extract
 
     try:
         return extract(row.path, data).text, "file", ""
-    except Skip as skip:
-        return chunks_text(index, document_id), "chunks", f"file no longer extracts ({skip}); showing stored chunks"
+    except Skip:
+        return chunks_text(index, document_id), "chunks", MISSING_OR_CHANGED_NOTE
+
+
+def _read_if_unchanged(path: Path, size: int) -> bytes | None:
+    """The bytes of a regular file of exactly ``size`` bytes (checked on the open handle), else None."""
+    try:
+        # ``path`` is resolved already: a symlink there now was swapped in since, and is refused
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:  # a FIFO/device is never read
+            return None
+        try:
+            return handle.read(size + 1)
+        except OSError:
+            return None
 
 
 def chunks_text(index, document_id: int) -> str:
@@ -90,7 +128,8 @@ def context(text: str, start: int, end: int, chars: int = 1200) -> tuple[str, st
     return ("…" if lo > 0 else "") + text[lo:start], text[start:end], text[end:hi] + ("…" if hi < len(text) else "")
 
 
-def hit_context(index, document_id: int, start: int, end: int, chars: int = 1200) -> Context:
-    text, source, note = document_text(index, document_id)
+def hit_context(index, document_id: int, start: int, end: int, chars: int = 1200,
+                root: str | Path | None = None) -> Context:
+    text, source, note = document_text(index, document_id, root)
     before, hit, after = context(text, start, end, chars)
     return Context(before, hit, after, source, note)

@@ -1,6 +1,7 @@
 """Shared helpers of the indexer tests: small deterministic corpora and database snapshots."""
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 from pathlib import Path
@@ -65,6 +66,19 @@ def search_signature(db: Path, encoder: str | None = None, k: int = 5) -> list[t
             cut = scores[-1] if scores else 0.0
             out.append((scores, sorted((round(h.score, 4), h.path, h.start) for h in hits if round(h.score, 4) > cut)))
     return out
+
+
+def as_nobody(fn):
+    """Root ignores file modes, so drop the *effective* uid for the run: the kernel then really refuses."""
+    if os.geteuid() != 0:
+        return fn()
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        return fn()
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
 
 
 def minimal_pdf(text: str) -> bytes:

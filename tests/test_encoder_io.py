@@ -66,6 +66,27 @@ def test_fingerprint_tracks_what_changes_vectors(tiny_model_dir, tiny_encoder):
     assert base.fingerprint != tiny_encoder("mistral").fingerprint  # same shapes, different config/weights
 
 
+def test_rewritten_adapters_keep_the_fingerprint_changed_values_do_not(published, tmp_path):
+    """Re-saving rewrites adapter files (a .bin becomes safetensors, other header/metadata): identical
+    tensors must keep the fingerprint, or an index refuses an identical copy of its encoder."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    original = Encoder.from_pretrained(published["llama-mntp"])
+    as_bin = shutil.copytree(published["llama-mntp"], tmp_path / "as-bin")
+    tensors = load_file(str(as_bin / "adapter_model.safetensors"))
+    torch.save(tensors, as_bin / "adapter_model.bin")
+    (as_bin / "adapter_model.safetensors").unlink()
+    assert Encoder.from_pretrained(as_bin).fingerprint == original.fingerprint
+    saved = original.save(tmp_path / "saved")
+    (weights,) = saved.rglob("adapter_model.safetensors")
+    save_file(dict(reversed(list(load_file(str(weights)).items()))), str(weights), metadata={"format": "pt", "x": "y"})
+    assert Encoder.load(saved).fingerprint == original.fingerprint
+    changed = {k: (v + 1e-3 if i == 0 else v) for i, (k, v) in enumerate(sorted(tensors.items()))}
+    save_file(changed, str(weights))
+    assert Encoder.load(saved).fingerprint != original.fingerprint
+
+
 def test_search_preferences_are_saved_but_do_not_change_the_fingerprint(tiny_model_dir, tmp_path):
     encoder = Encoder.from_pretrained(tiny_model_dir("llama"))
     before = encoder.fingerprint

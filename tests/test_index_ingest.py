@@ -14,7 +14,7 @@ from indexer.extract import extract
 from indexer.sources import FileEntry, Problem, Walker, glob_match
 from indexer.testing import WordTokenizer
 
-from indexer_helpers import hash_options, make_corpus, minimal_pdf
+from indexer_helpers import as_nobody as _as_nobody, hash_options, make_corpus, minimal_pdf
 
 
 def _docx(title: str, body: str) -> bytes:
@@ -55,19 +55,6 @@ def test_every_format_is_extracted_with_a_title(tmp_path):
     assert got["tool.py"].title == "tool.py" and "return a + b" in text["tool.py"]
     assert got["plain.txt"].title == "plain.txt"
     assert "Café crème" in text["latin.txt"]
-
-
-def _as_nobody(fn):
-    """Root ignores file modes, so drop the *effective* uid for the run: the kernel then really refuses."""
-    if os.geteuid() != 0:
-        return fn()
-    os.setegid(65534)
-    os.seteuid(65534)
-    try:
-        return fn()
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
 
 
 def test_bad_files_are_skipped_with_their_reason_and_the_run_continues():

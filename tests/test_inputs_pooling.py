@@ -130,3 +130,23 @@ def test_cpu_forward_passes_are_capped_by_padded_tokens(tiny_model_dir):
     assert len(shapes) > 1 and sum(rows for rows, _ in shapes) == len(texts)
     # every pass fits the budget, except a single text longer than the budget on its own
     assert all(rows * length <= 64 or rows == 1 for rows, length in shapes), shapes
+
+
+def test_a_pad_id_beyond_the_vocabulary_never_reaches_the_embedding(tiny_model_dir, tmp_path):
+    """A Qwen2-style tokenizer whose pad token was added past a small vocabulary: padded positions are
+    masked out, but their id still goes through the embedding table (IndexError before)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from adaptation import Encoder
+
+    model = shutil.copytree(tiny_model_dir("qwen2"), tmp_path / "qwen2-big-pad")
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.add_special_tokens({"pad_token": "<|endoftext-pad|>"})
+    tokenizer.save_pretrained(model)
+    encoder = Encoder.from_pretrained(model)
+    vocab = encoder.model.get_input_embeddings().num_embeddings
+    assert encoder.tokenizer.pad_token_id >= vocab and encoder.inputs.pad_id < vocab
+    texts = ["short", "a much longer text about mountains and rivers and the sea"]
+    np.testing.assert_allclose(encoder.encode(texts), np.stack([encoder.encode([t])[0] for t in texts]), atol=1e-5)

@@ -196,3 +196,14 @@ def test_cli_missing_data_file_is_one_error_line(tmp_path):
     assert proc.returncode == 2
     assert lines == [f"error: --data {missing}: no such file or folder"]
     assert not (tmp_path / "m").exists()
+
+
+@needs_data
+def test_float16_pretraining_steps_through_a_grad_scaler(corpus, tmp_path, monkeypatch):
+    """float16 autocast without loss scaling loses small gradients: every step goes through GradScaler."""
+    calls = []
+    real_step = torch.amp.GradScaler.step
+    monkeypatch.setattr(torch.amp.GradScaler, "step",
+                        lambda self, optimizer, *a, **k: calls.append(1) or real_step(self, optimizer, *a, **k))
+    report = pretrain(tiny_config(corpus, max_steps=2, dtype="float16"), tmp_path / "fp16")
+    assert report["steps"] == 2 and len(calls) == 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -16,8 +17,19 @@ APP = str(Path(__file__).resolve().parents[1] / "search_ui" / "app.py")
 DOCUMENTS = 7   # readable documents in ui_db's corpus
 
 
-def app(monkeypatch, db, page: str | None = None) -> AppTest:
+RECORDED = "recorded"
+
+
+def app(monkeypatch, db, page: str | None = None, root: str | Path | None = RECORDED) -> AppTest:
+    """The app on ``db``; ``root`` is the folder the user allowed (default: as if they confirmed the recorded one)."""
     monkeypatch.setenv("L2V_UI_DB", str(db))
+    if root == RECORDED and (Path(db) / "metadata.sqlite").is_file():
+        with Index.open(db) as idx:
+            root = idx.root
+    if root is None or root == RECORDED:
+        monkeypatch.delenv("L2V_UI_ROOT", raising=False)
+    else:
+        monkeypatch.setenv("L2V_UI_ROOT", str(root))
     at = AppTest.from_file(APP, default_timeout=60)
     if page:
         at.query_params["page"] = page
@@ -236,6 +248,64 @@ def test_a_file_swapped_for_a_symlink_is_refused(monkeypatch, tmp_path):
     assert not at.exception and len(hits(at)) == 1
     assert any("resolves outside the indexed folder" in e.value for e in at.error)
     assert SECRET not in text_of(at)
+
+
+def _contexts(at: AppTest) -> list[str]:
+    return [c.proto.body for e in at.expander if e.label == "Surrounding text" for c in e.children.values()
+            if "l2v-context" in getattr(c.proto, "body", "")]
+
+
+def _crafted_copy(ui_db: Path, dst: Path) -> tuple[Path, Path]:
+    """A database whose recorded root is a folder the user never chose, with a row naming a file there
+    (its real size and sha256), as a tampered or downloaded database could."""
+    import hashlib
+
+    with Index.open(ui_db) as idx:
+        corpus = Path(idx.root)
+    secret = corpus.parent / "outside" / "secret.txt"
+    data = secret.read_bytes()
+    shutil.copytree(ui_db, dst)
+    con = sqlite3.connect(dst / "metadata.sqlite")
+    with con:
+        con.execute("UPDATE settings SET value = ? WHERE key = 'root'", (str(secret.parent),))
+        con.execute("UPDATE documents SET path = 'secret.txt', sha256 = ?, size = ? WHERE path = 'notes/walrus.md'",
+                    (hashlib.sha256(data).hexdigest(), len(data)))
+    con.close()
+    return corpus, secret
+
+
+def test_a_crafted_database_cannot_make_the_ui_read_outside_the_users_root(monkeypatch, ui_db, tmp_path):
+    corpus, secret = _crafted_copy(ui_db, tmp_path / "crafted.l2v")
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    for root in (corpus, None):  # the user's folder (the database's lies outside it), or no --root at all
+        at = search(app(monkeypatch, tmp_path / "crafted.l2v", root=root), "walrus operator")
+        assert not at.exception and len(hits(at)) == DOCUMENTS
+        contexts = _contexts(at)
+        assert len(contexts) == DOCUMENTS and any("The walrus operator" in c for c in contexts)  # stored chunks
+        notes = [c.value for c in at.caption]
+        expected = "not inside --root" if root else "start `l2v ui` with --root FOLDER"
+        assert sum(expected in n for n in notes) == DOCUMENTS, notes
+        assert SECRET not in text_of(at)
+    assert not any(str(secret.parent) in path for path in opened)
+
+
+def test_missing_changed_and_special_files_read_the_same(monkeypatch, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("changed", "missing", "fifo"):
+        (folder / f"{name}.txt").write_text(f"Rivers flow into the sea: the {name} file.")
+    build_index(folder, tmp_path / "s.l2v", {"hash": "hash:32"}, IndexOptions(progress=False))
+    (folder / "changed.txt").write_text("Rivers flow into the sea: the changed file!")  # same size, other bytes
+    (folder / "missing.txt").unlink()
+    (folder / "fifo.txt").unlink()
+    os.mkfifo(folder / "fifo.txt")  # reading it would hang the UI: it must not even be opened for reading
+    at = app(monkeypatch, tmp_path / "s.l2v", root=folder)
+    at.text_input(key="search_query").input("rivers").run()
+    assert not at.exception and len(hits(at)) == 3
+    notes = [c.value for c in at.caption if "showing stored chunks" in c.value]
+    assert notes == ["file missing or changed since indexing; showing stored chunks"] * 3
 
 
 def test_an_encoder_that_cannot_load_is_a_friendly_error(monkeypatch, ui_db, tmp_path):

@@ -172,6 +172,35 @@ def test_streamlit_command_and_bad_database(tmp_path):
         assert cmd[cmd.index(flag) + 1] == value
     assert cmd[cmd.index("--") + 1:] == ["--db", str(tmp_path / "x.l2v")]
 
+def test_the_ui_root_is_given_or_confirmed_by_the_user_never_taken_from_the_database(ui_db, tmp_path, monkeypatch):
+    import io
+    from pathlib import Path
+
+    import typer
+
+    from search_ui.cli import confirmed_root, streamlit_command
+    from search_ui.errors import UsageError
+
+    cmd = streamlit_command(ui_db, "127.0.0.1", 8600, root=tmp_path)
+    assert cmd[-2:] == ["--root", str(tmp_path)]
+    assert confirmed_root(ui_db, tmp_path) == tmp_path.resolve()
+    with pytest.raises(UsageError, match="is not a folder"):
+        confirmed_root(ui_db, tmp_path / "nope")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))       # not a terminal: nobody to ask, nothing is read
+    assert confirmed_root(ui_db, None) is None
+    tty = io.StringIO("")
+    tty.isatty = lambda: True
+    monkeypatch.setattr(sys, "stdin", tty)
+    asked: list[tuple[str, bool]] = []
+    for answer in (False, True):
+        monkeypatch.setattr(typer, "confirm",
+                            lambda text, default, answer=answer: asked.append((text, default)) or answer)
+        got = confirmed_root(ui_db, None)
+        assert got == (Path(asked[-1][0].split("'")[1]) if answer else None), got
+    assert [default for _, default in asked] == [False, False]  # Enter means no
+    assert all("the folder this database says it indexed" in text for text, _ in asked)
+
+
 def test_l2v_ui_refuses_a_missing_database_in_one_line(tmp_path, monkeypatch, capsys):
     from adaptation.cli import main
 
@@ -252,7 +281,7 @@ def test_clicked_cluster_parses_chart_selection():
 
 def test_surrounding_text_falls_back_to_stored_chunks(tmp_path):
     from indexer import Index, IndexOptions, build_index
-    from search_ui.documents import hit_context
+    from search_ui.documents import MISSING_OR_CHANGED_NOTE, NO_ROOT_NOTE, hit_context
 
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -261,15 +290,17 @@ def test_surrounding_text_falls_back_to_stored_chunks(tmp_path):
     build_index(folder, tmp_path / "f.l2v", {"hash": "hash:32"}, IndexOptions(chunk_tokens=40, overlap=0, progress=False))
     with Index.open(tmp_path / "f.l2v") as idx:
         hit = idx.search("Sentence 40 rivers", k=1)[0]
-        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)
+        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100, root=folder)
         assert ctx.source == "file" and ctx.hit == hit.text and body.find(ctx.before.lstrip("…")) >= 0
         assert 0 < len(ctx.before) <= 102 and 0 < len(ctx.after) <= 102
+        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)  # no root given: no file read
+        assert (ctx.source, ctx.note) == ("chunks", NO_ROOT_NOTE) and ctx.hit == hit.text
         (folder / "a.txt").write_text("changed after indexing")
-        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)
-        assert ctx.source == "chunks" and "changed since indexing" in ctx.note and ctx.hit == hit.text
+        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100, root=tmp_path)
+        assert (ctx.source, ctx.note) == ("chunks", MISSING_OR_CHANGED_NOTE) and ctx.hit == hit.text
         (folder / "a.txt").unlink()
-        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100)
-        assert ctx.source == "chunks" and "unreadable" in ctx.note and ctx.hit == hit.text
+        ctx = hit_context(idx, hit.document_id, hit.start, hit.end, chars=100, root=folder)
+        assert (ctx.source, ctx.note) == ("chunks", MISSING_OR_CHANGED_NOTE) and ctx.hit == hit.text
 
 
 def test_c_tfidf_leaves_out_words_of_most_clusters():

@@ -53,6 +53,10 @@ class PretrainConfig:
                              f"and --heads by --kv-heads {self.kv_heads}")
         if self.batch_size % self.micro_batch:
             raise UsageError(f"--batch-size {self.batch_size} must be a multiple of --micro-batch {self.micro_batch}")
+        if self.log_every < 1:
+            raise UsageError(f"--log-every {self.log_every}: must be at least 1 (steps between log lines)")
+        if self.eval_every < 0:
+            raise UsageError(f"--eval-every {self.eval_every}: must be 0 (only at the end) or more")
         if self.dtype not in ("bfloat16", "float32", "float16"):
             raise UsageError(f"unknown --dtype '{self.dtype}'; choose bfloat16, float16 or float32")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..precision import grad_scaler
 from .config import PretrainConfig, write_json
 from .data import BlockSampler, describe_files, iter_documents, pack_blocks, resolve_files, token_stream, train_tokenizer
 from .errors import ResumeError
@@ -81,7 +82,7 @@ def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log, reuse: bool
 
     ckpt = out / CKPT
     if reuse and (ckpt / "blocks.pt").is_file():
-        return AutoTokenizer.from_pretrained(ckpt / "tokenizer"), torch.load(ckpt / "blocks.pt")
+        return AutoTokenizer.from_pretrained(ckpt / "tokenizer", trust_remote_code=False), torch.load(ckpt / "blocks.pt")
     ckpt.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     tokenizer = train_tokenizer(files, cfg.vocab_size, cfg.seq_len)
@@ -146,6 +147,7 @@ class _Run:
         self.tokenizer, self.blocks = _prepare(cfg, out, files, log, reuse=saved is not None)
         self.model = build_model(cfg, self.tokenizer).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg)
+        self.scaler = grad_scaler(cfg.dtype, self.device)  # float16 only (see adaptation.precision)
         self.state = State()
         if saved is not None:
             self.model.load_state_dict(saved["model"])
@@ -179,10 +181,17 @@ class _Run:
             ids = self.blocks[idx].long().to(self.device)
             with autocast(self.device, cfg.dtype):
                 loss = self.model(input_ids=ids, labels=ids).loss
-            (loss / accum).backward()
+            scaled = loss / accum
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             step_loss += float(loss.detach()) / accum
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
-        self.optimizer.step()
+        if self.scaler is not None:  # skips the step if float16 gradients overflowed, adapts the scale
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
         self.state.tokens += cfg.batch_size * cfg.seq_len

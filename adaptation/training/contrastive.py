@@ -32,15 +32,17 @@ def _set_rng_state(state: tuple, device: torch.device) -> None:
 
 
 def backward_contrastive(embed: EmbedFn, rows: Sequence[EncodedText], loss_fn: LossFn, chunk: int = 0,
-                         device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+                         device: torch.device | str = "cpu", scaler=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward + backward of ``loss_fn(embed(rows))``; returns (loss, detached embeddings).
 
-    ``chunk`` > 0 (and smaller than the batch) turns gradient caching on.
+    ``chunk`` > 0 (and smaller than the batch) turns gradient caching on. With a float16 ``scaler``
+    the loss is scaled before backward (the cached embeddings' gradients then carry the scale too).
     """
+    scale = scaler.scale if scaler is not None else (lambda loss: loss)
     if chunk <= 0 or chunk >= len(rows):
         embeddings = embed(rows)
         loss = loss_fn(embeddings)
-        loss.backward()
+        scale(loss).backward()
         return loss.detach(), embeddings.detach()
     device = torch.device(device)
     pieces = [rows[i:i + chunk] for i in range(0, len(rows), chunk)]
@@ -51,7 +53,7 @@ def backward_contrastive(embed: EmbedFn, rows: Sequence[EncodedText], loss_fn: L
             cached.append(embed(piece))
     embeddings = torch.cat(cached).requires_grad_()
     loss = loss_fn(embeddings)
-    loss.backward()
+    scale(loss).backward()
     grads = embeddings.grad.split([len(p) for p in pieces])
     after = _rng_state(device)
     for piece, state, grad in zip(pieces, states, grads):
@@ -64,9 +66,9 @@ def backward_contrastive(embed: EmbedFn, rows: Sequence[EncodedText], loss_fn: L
 class ContrastiveObjective:
     """Shared by SimCSE and supervised: items, their batch plan, and embedding exactly as at inference."""
 
-    def __init__(self, step_model, items: list, plan, cfg, inputs, autocast, ranks: Ranks = Ranks()):
+    def __init__(self, step_model, items: list, plan, cfg, inputs, autocast, scaler=None, ranks: Ranks = Ranks()):
         self.model, self.items, self.plan, self.cfg = step_model, items, plan, cfg
-        self.inputs, self.autocast, self.ranks = inputs, autocast, ranks
+        self.inputs, self.autocast, self.scaler, self.ranks = inputs, autocast, scaler, ranks
 
     def local_items(self, step: int) -> list:
         """This rank's slice of the step's global batch (all of it in a single process)."""
@@ -77,4 +79,5 @@ class ContrastiveObjective:
             return self.model.encoder.embed_batch(self.inputs.collate(rows))
 
     def backward(self, rows: Sequence[EncodedText], loss_fn: LossFn) -> tuple[torch.Tensor, torch.Tensor]:
-        return backward_contrastive(self.embed, rows, loss_fn, self.cfg.grad_cache_chunk, self.model.encoder.device)
+        return backward_contrastive(self.embed, rows, loss_fn, self.cfg.grad_cache_chunk, self.model.encoder.device,
+                                    self.scaler)

@@ -70,8 +70,8 @@ def _restore_rng(states: dict) -> None:
 
 
 def save_checkpoint(s: LoopSettings, step: int, params: dict[str, torch.nn.Parameter], optimizer,
-                    ranks: Ranks = Ranks()) -> None:
-    """Adapter weights, optimizer, every rank's RNG states and the data position (= step), written atomically.
+                    scaler=None, ranks: Ranks = Ranks()) -> None:
+    """Adapter weights, optimizer, loss scale, every rank's RNG states and the data position (= step), atomically.
 
     Called on every rank (the RNG states are gathered); only the main rank writes.
     """
@@ -80,11 +80,14 @@ def save_checkpoint(s: LoopSettings, step: int, params: dict[str, torch.nn.Param
         return
     state = {"step": step, "identity": s.identity, "params": {n: p.detach().cpu() for n, p in params.items()},
              "optimizer": optimizer.state_dict(), "rng": rng[0], "rank_rng": rng}
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
     with atomic_directory(s.checkpoint_dir) as tmp:
         torch.save(state, tmp / STATE_FILE)
 
 
-def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], optimizer, ranks: Ranks = Ranks()) -> int:
+def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], optimizer, scaler=None,
+                    ranks: Ranks = Ranks()) -> int:
     """Restore a checkpoint into params/optimizer/RNG; returns the step to continue from (0 if none)."""
     path = s.checkpoint_dir / STATE_FILE
     if not s.resume or not path.is_file():
@@ -101,6 +104,8 @@ def load_checkpoint(s: LoopSettings, params: dict[str, torch.nn.Parameter], opti
         for name, param in params.items():
             param.copy_(state["params"][name].to(param.device, param.dtype))
     optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     per_rank = state.get("rank_rng") or [state["rng"]]
     _restore_rng(per_rank[ranks.rank] if len(per_rank) == ranks.world else per_rank[0])
     return int(state["step"])
@@ -117,14 +122,16 @@ def _open_log(path: Path, start: int):
 
 
 def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter], s: LoopSettings,
-          model: torch.nn.Module, ranks: Ranks = Ranks()) -> bool:
+          model: torch.nn.Module, scaler=None, ranks: Ranks = Ranks()) -> bool:
     """Run the steps; True when ``max_steps`` were reached, False when stopped by ``stop_after``.
 
+    ``scaler`` (``adaptation.precision.grad_scaler``, float16 only): the objective scaled its loss with it; gradients
+    are unscaled before clipping, and a step whose gradients overflowed is skipped by ``scaler.step``.
     Under torchrun every rank runs this loop; gradients are summed across ranks after each step's
     backward passes (see ``distributed``), and only the main rank logs and checkpoints.
     """
     optimizer = torch.optim.AdamW(list(params.values()), lr=s.lr, weight_decay=s.weight_decay)
-    start = load_checkpoint(s, params, optimizer, ranks)
+    start = load_checkpoint(s, params, optimizer, scaler, ranks)
     ranks.broadcast(list(params.values()))
     model.train()
     log_file = _open_log(s.log_path, start) if ranks.main else contextlib.nullcontext()
@@ -137,9 +144,15 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
             began = time.perf_counter()
             try:
                 stats = objective(step)
-                ranks.sum_gradients(list(params.values()))
+                ranks.sum_gradients(list(params.values()))   # before unscaling: every rank scaled alike
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
                 norm = torch.nn.utils.clip_grad_norm_(list(params.values()), s.max_grad_norm)
-                optimizer.step()
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
             except (torch.OutOfMemoryError, RuntimeError) as err:
                 if not is_out_of_memory(err):
                     raise
@@ -159,6 +172,6 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
             if s.stop_after is not None and done - start >= s.stop_after:
                 return False
             if s.save_every > 0 and done % s.save_every == 0 and done < s.max_steps:
-                save_checkpoint(s, done, params, optimizer, ranks)
+                save_checkpoint(s, done, params, optimizer, scaler, ranks)
     model.eval()
     return True

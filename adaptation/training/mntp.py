@@ -96,12 +96,12 @@ class MNTPObjective:
     """One training step of MNTP: mask the step's blocks, forward, loss, backward."""
 
     def __init__(self, step_model, blocks: list[list[int]], plan, cfg, mask_id: int, seed: int, autocast,
-                 ranks: Ranks = Ranks()):
+                 scaler=None, ranks: Ranks = Ranks()):
         self.model, self.blocks, self.plan, self.cfg = step_model, blocks, plan, cfg
         tokenizer = step_model.encoder.tokenizer
         self.special = sorted(set(tokenizer.all_special_ids))
         self.vocab_size = len(tokenizer)
-        self.mask_id, self.seed, self.autocast, self.ranks = mask_id, seed, autocast, ranks
+        self.mask_id, self.seed, self.autocast, self.scaler, self.ranks = mask_id, seed, autocast, scaler, ranks
         self.loss_fn = mntp_loss  # the benchmark swaps in full_logits_loss to compare
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,6 +121,6 @@ class MNTPObjective:
         with self.autocast():
             hidden = hidden_states(self.model.encoder, masked)
             loss = self.loss_fn(hidden, labels.to(hidden.device), self.model.head, self.model.softcap, **extra)
-        loss.backward()
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         return {"loss": self.ranks.total(loss.item()), "tokens": int(self.ranks.total(masked.numel())),
                 "masked": n_masked}

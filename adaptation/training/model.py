@@ -91,7 +91,7 @@ def load_head(encoder: Encoder) -> tuple[nn.Module, float | None]:
     hf_logging.disable_progress_bar()
     try:
         causal = AutoModelForCausalLM.from_pretrained(source, revision=encoder.config.base_revision,
-                                                      dtype=encoder.model.dtype)
+                                                      dtype=encoder.model.dtype, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ModelNotFoundError(f"MNTP needs the LM head of '{source}' but it cannot be loaded as a causal LM "
                                  f"({str(err).splitlines()[0][:160]}); use --steps simcse or supervised") from None

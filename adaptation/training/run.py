@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..config import CONFIG_NAME, library_versions
-from ..inputs import InputBuilder
+from ..precision import grad_scaler
 from ..storage import read_json_or_empty
 from .config import RUN_CONFIG, MASK_MODES, RunConfig, StepConfig, write_json
 from .data import BatchPlan, check_source, describe_source, mntp_blocks, sentences, triples
@@ -109,12 +109,13 @@ def prepare(step: StepConfig, config: RunConfig, source: str | Path,
     plan = BatchPlan(len(items), step.batch_size, config.seed, groups)
     facts["batches_per_epoch"] = plan.batches_per_epoch
     autocast = lambda: precision(config.dtype, encoder.device)  # noqa: E731
+    scaler = grad_scaler(config.dtype, encoder.device)
     if step.name == "mntp":
-        objective = MNTPObjective(model, items, plan, step, mask_id, config.seed, autocast, ranks)
+        objective = MNTPObjective(model, items, plan, step, mask_id, config.seed, autocast, scaler, ranks)
     else:
-        inputs = InputBuilder(tokenizer, step.max_length, encoder.config.skip_instruction)
+        inputs = encoder.input_builder(step.max_length)
         cls = SimCSEObjective if step.name == "simcse" else SupervisedObjective
-        objective = cls(model, items, plan, step, inputs, autocast, ranks)
+        objective = cls(model, items, plan, step, inputs, autocast, scaler, ranks)
     return model, objective, facts
 
 
@@ -178,7 +179,7 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
             max_grad_norm=step.max_grad_norm, save_every=config.save_every,
             checkpoint_dir=out / "checkpoints" / step.name, log_path=out / "logs" / f"{step.name}.jsonl",
             identity=config.identity(step), resume=resume, stop_after=stop_after, desc=step.name)
-        if not train(objective, model.trainable(), settings, model.encoder.model, ranks):
+        if not train(objective, model.trainable(), settings, model.encoder.model, objective.scaler, ranks):
             echo(f"step {step.name}: stopped after {stop_after} steps; continue with --resume")
             return written
         if ranks.main:

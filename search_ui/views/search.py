@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 
 import streamlit as st
@@ -13,6 +14,7 @@ from adaptation.errors import L2VError
 
 from ..highlight import Passage, best_passage, best_passages, highlight_html
 from .. import url_state
+from ..settings import root_path
 from . import common
 from .common import esc
 
@@ -93,16 +95,17 @@ def passage_html(hit, query: str) -> str:
 
 
 @st.cache_data(show_spinner=False, ttl=300, max_entries=256)
-def _context(db: str, document_id: int, start: int, end: int):
+def _context(db: str, root: str | None, document_id: int, start: int, end: int):
     from ..documents import hit_context
 
-    return hit_context(common.open_index(db), document_id, start, end, chars=700)
+    return hit_context(common.open_index(db), document_id, start, end, chars=700, root=root)
 
 
 def show_context(idx, hit) -> None:
     """The document around the hit; a refused or missing file is an error inside the expander only."""
+    root = root_path(sys.argv[1:])
     try:
-        ctx = _context(str(idx.path), hit.document_id, hit.start, hit.end)
+        ctx = _context(str(idx.path), str(root) if root else None, hit.document_id, hit.start, hit.end)
     except L2VError as err:
         st.error(str(err))
         return
