@@ -68,6 +68,7 @@ class RunReport:
     docs_skipped: int = 0
     chunks_added: int = 0
     chunks_removed: int = 0
+    chunks_reused: int = 0      # chunks of edited documents whose text (and so vectors) did not change
     chunks_embedded: dict[str, int] = field(default_factory=dict)
     embedding_workers: dict[str, int] = field(default_factory=dict)  # encoder -> distinct Ray actors (with --ray)
     repaired: dict[str, str] = field(default_factory=dict)   # encoder -> why its FAISS file was rebuilt

@@ -174,12 +174,29 @@ def first_heading(text: str, suffix: str) -> str:
     head = text[:20000]
     if suffix in (".md", ".markdown"):
         match = _MD_HEADING.search(head)
-        return match.group(1) if match else ""
+        return plain_title(match.group(1)) if match else ""
     if suffix in (".rst", ".txt"):
         field = _RST_FIELD_TITLE.search(head[:3000])
         if field:
-            return field.group(1)
+            return plain_title(field.group(1))
         for match in _RST_UNDERLINE.finditer(head):
             if len(match.group(2).strip()) >= len(match.group(1).strip()) and set(match.group(1).strip()) - set("=-~^\"'`#*+"):
-                return match.group(1)
+                return plain_title(match.group(1))
     return ""
+
+
+_ROLE = re.compile(r":[\w.+-]+:`([^`<]*?)(?:\s*<[^>]*>)?`")           # :mod:`unittest.mock`, :ref:`text <target>`
+_LINK = re.compile(r"`([^`<]+?)\s*<[^>]*>`_{1,2}|\[([^\]]+)\]\([^)]*\)")  # `text <url>`_, [text](url)
+_LITERAL = re.compile(r"``([^`]+)``|`([^`]+)`_{0,2}|\*\*(\S(?:[^*]*\S)?)\*\*|(?<![\w*])\*(\S(?:[^*]*\S)?)\*(?![\w*])")
+
+
+def plain_title(title: str) -> str:
+    """A heading as a reader sees it: reST roles, links, literals and emphasis reduced to their text.
+
+    ":mod:`unittest.mock` --- mock object library" -> "unittest.mock — mock object library".
+    """
+    title = _ROLE.sub(lambda m: m.group(1), title)
+    title = _LINK.sub(lambda m: m.group(1) or m.group(2), title)
+    title = _LITERAL.sub(lambda m: next(g for g in m.groups() if g is not None), title)
+    title = re.sub(r"\s+---\s+", " — ", title)
+    return " ".join(title.split())

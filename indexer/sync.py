@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 
 from adaptation.progress import ProgressBar
 
@@ -182,16 +183,15 @@ class DocumentSync:
         batch, self.batch, self.batch_removes, self.batch_chars, report = self.batch, [], False, 0, self.report
         with self.b.Session() as s, s.begin():
             gone = [a[1] if isinstance(a, tuple) else self._rel(a) for a in batch if self._removes(a)]
-            old_docs = [self.known[p][0] for p in gone]
+            edited = {self._rel(a) for a in batch if isinstance(a, _Upsert) and self._rel(a) in self.known}
+            old_docs = [self.known[p][0] for p in gone if p not in edited]   # deleted, or now skipped: all goes
             old_chunks = list(s.scalars(select(Chunk.id).where(Chunk.document_id.in_(old_docs)))) if old_docs else []
-            if old_chunks:
-                s.execute(text("DELETE FROM chunks_fts WHERE rowid = :id"), [{"id": i} for i in old_chunks])
-                s.execute(delete(Chunk).where(Chunk.id.in_(old_chunks)))  # membership rows cascade
+            _delete_chunks(s, old_chunks)
             if old_docs:
                 s.execute(delete(Document).where(Document.id.in_(old_docs)))
-            report.chunks_removed += len(old_chunks)
             for action in batch:
-                self._apply(s, action)
+                old_chunks += self._apply(s, action)       # an edited document drops only its changed chunks
+            report.chunks_removed += len(old_chunks)
             touched = [i for i in self.b.rows if old_chunks and self.b.stores[i].remove(old_chunks)]
             stale = self.b.commit_vectors(s, touched)
             crash_point("sync_before_commit")
@@ -201,7 +201,8 @@ class DocumentSync:
         for p in gone:
             self.known.pop(p, None)
 
-    def _apply(self, s, action) -> None:
+    def _apply(self, s, action) -> list[int]:
+        """Write one action; returns the ids of chunks it removed (an edited document's changed chunks)."""
         report = self.report
         if isinstance(action, _Skip):
             s.execute(delete(Skipped).where(Skipped.path == action.rel))
@@ -213,13 +214,22 @@ class DocumentSync:
             e = action.entry
             changed = e.rel in self.known
             s.execute(delete(Skipped).where(Skipped.path == e.rel))
-            doc = Document(path=e.rel, sha256=action.sha, size=e.size, mtime_ns=e.mtime_ns,
-                           title=action.title, doc_type=PurePosixPath(e.rel).suffix.lower().lstrip("."),
-                           n_chars=action.n_chars, indexed_at=time.time())
-            s.add(doc)
-            s.flush()
+            fields = dict(sha256=action.sha, size=e.size, mtime_ns=e.mtime_ns, title=action.title,
+                          doc_type=PurePosixPath(e.rel).suffix.lower().lstrip("."), n_chars=action.n_chars,
+                          indexed_at=time.time())
+            if changed:   # same row and id: its unchanged chunks keep their ids, vectors and FTS rows
+                doc = s.get(Document, self.known[e.rel][0])
+                for key, value in fields.items():
+                    setattr(doc, key, value)
+                fresh, removed = _reuse_chunks(s, doc.id, action.chunks)
+                report.chunks_reused += len(action.chunks) - len(fresh)
+            else:
+                doc = Document(path=e.rel, **fields)
+                s.add(doc)
+                s.flush()
+                fresh, removed = list(enumerate(action.chunks)), []
             rows = [Chunk(document_id=doc.id, ordinal=n, start=c.start, end=c.end, n_tokens=c.n_tokens, text=c.text)
-                    for n, c in enumerate(action.chunks)]
+                    for n, c in fresh]
             s.add_all(rows)
             s.flush()
             s.execute(text("INSERT INTO chunks_fts(rowid, text) VALUES (:id, :text)"),
@@ -227,6 +237,7 @@ class DocumentSync:
             report.docs_changed += changed
             report.docs_added += not changed
             report.chunks_added += len(rows)
+            return removed
         elif action[0] == "touch":
             e = action[1]
             doc = s.get(Document, self.known[e.rel][0])
@@ -236,3 +247,37 @@ class DocumentSync:
             report.docs_deleted += 1
         elif action[0] == "unskip":
             s.execute(delete(Skipped).where(Skipped.path == action[1]))
+        return []
+
+
+def _delete_chunks(s, ids: list[int]) -> None:
+    if ids:
+        s.execute(text("DELETE FROM chunks_fts WHERE rowid = :id"), [{"id": i} for i in ids])
+        s.execute(delete(Chunk).where(Chunk.id.in_(ids)))  # membership rows cascade
+
+
+def _reuse_chunks(s, document_id: int, chunks: list[TextChunk]) -> tuple[list[tuple[int, TextChunk]], list[int]]:
+    """Match an edited document's new chunks to its old ones by text (a vector depends on the text only).
+
+    Matched chunks keep their row (id, vectors of every encoder, FTS entry) with their new position;
+    returns the new chunks to insert, as (ordinal, chunk), and the ids of old chunks no new chunk matched
+    (deleted here). Chunking cuts at paragraph boundaries first, so an edit leaves the chunks away from
+    it identical and only the few around it are embedded again.
+    """
+    by_text: dict[str, deque[int]] = defaultdict(deque)
+    for chunk_id, chunk_text_ in s.execute(select(Chunk.id, Chunk.text).where(Chunk.document_id == document_id)
+                                           .order_by(Chunk.ordinal)):
+        by_text[chunk_text_].append(chunk_id)
+    fresh, moves = [], []
+    for ordinal, chunk in enumerate(chunks):
+        same = by_text.get(chunk.text)
+        if same:
+            moves.append({"id": same.popleft(), "ordinal": ordinal, "start": chunk.start, "end": chunk.end,
+                          "n_tokens": chunk.n_tokens})
+        else:
+            fresh.append((ordinal, chunk))
+    if moves:
+        s.execute(update(Chunk), moves)
+    removed = [chunk_id for ids in by_text.values() for chunk_id in ids]
+    _delete_chunks(s, removed)
+    return fresh, removed

@@ -189,3 +189,22 @@ def test_symlinks_leading_outside_the_folder_are_skipped_not_indexed(tmp_path):
     with Index.open(tmp_path / "db.l2v") as index:
         assert all("secret" not in c.text for c in index.chunks())
         assert {s.path for s in index.skipped()} >= {"a/leak.md", "b/leakdir"}
+
+
+def test_titles_are_shown_without_markup(tmp_path):
+    from indexer import Index, build_index
+    from indexer.extract import plain_title
+
+    assert plain_title(":mod:`unittest.mock` --- mock object library") == "unittest.mock — mock object library"
+    assert plain_title(":ref:`Logging <logging-howto>` HOWTO") == "Logging HOWTO"
+    assert plain_title("The ``with`` statement and `Python <https://python.org>`_") == "The with statement and Python"
+    assert plain_title("Using *args and **kwargs") == "Using *args and **kwargs"    # not emphasis: left alone
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "mock.rst").write_text(":mod:`unittest.mock` --- mock object library\n"
+                                   "============================================\n\nMock objects replace parts.\n")
+    (docs / "with.md").write_text("# The `with` statement\n\nContext managers.\n")
+    build_index(docs, tmp_path / "db", {"h": "hash:32"}, hash_options())
+    with Index.open(tmp_path / "db") as idx:
+        assert {d.path: d.title for d in idx.documents()} == {"mock.rst": "unittest.mock — mock object library",
+                                                              "with.md": "The with statement"}
