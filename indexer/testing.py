@@ -80,6 +80,23 @@ class HashEmbedder:
         return self._embed(texts, instruction or "")
 
 
+def peak_rss_kib() -> int:
+    """This process's own peak RSS: VmHWM of its address space.
+
+    Not ``getrusage().ru_maxrss``: Linux carries that across fork+exec, so a child started by a big
+    parent (a pytest process holding a 135M model) would report the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -110,10 +127,8 @@ def main(argv: list[str] | None = None) -> None:
                                       batch_docs=args.batch_docs, max_bytes=int(args.max_mb * (1 << 20)),
                                       progress=False))
     if args.max_rss_report:
-        import resource
-
-        print(json.dumps({"max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                          "chunks": report.chunks_added, "skipped": report.docs_skipped}), flush=True)
+        print(json.dumps({"max_rss_kib": peak_rss_kib(), "chunks": report.chunks_added,
+                          "skipped": report.docs_skipped}), flush=True)
     print("done", flush=True)
 
 
