@@ -1,6 +1,6 @@
 """The reliability probe matrix (issue 11): each adversarial probe, the test that replays it, and its result.
 
-    python bench/robustness.py            # runs every probe's tests (about 3-4 minutes on 2 cores)
+    python bench/robustness.py            # runs every probe's tests (50 tests, ~1.5 minutes on 2 cores)
     python bench/robustness.py --list     # the matrix without running it
 
 Every probe is a real scenario against real components (SQLite files, FAISS indexes, SIGKILLed
@@ -52,13 +52,14 @@ PROBES: list[tuple[str, str, list[str]]] = [
      ["tests/test_model_trust.py"]),
     ("12", "a crafted database cannot make the UI read files outside the user's root",
      ["tests/test_ui_app.py::test_a_crafted_database_cannot_make_the_ui_read_outside_the_users_root",
-      "tests/test_ui_app.py::test_missing_unreadable_and_changed_files_read_the_same"]),
+      "tests/test_ui_app.py::test_missing_changed_and_special_files_read_the_same"]),
     ("13", "pad id beyond the vocabulary, offline unknown encoder, blank query, stray bytes, --log-every 0, "
            "float16 GradScaler, re-saved encoder fingerprint, killed run status, glob classes, one-snapshot search",
      ["tests/test_small_reliability.py", "tests/test_inputs_pooling.py::test_a_pad_id_beyond_the_vocabulary_never_reaches_the_embedding",
       "tests/test_encoder_io.py::test_rewritten_adapters_keep_the_fingerprint_changed_values_do_not",
       "tests/test_index_robustness.py::test_mostly_utf8_text_with_one_bad_byte_is_decoded_as_utf8_not_cp1252",
       "tests/test_index_repair.py::test_a_killed_run_shows_as_interrupted",
+      "tests/test_index_repair.py::test_path_globs_with_character_classes",
       "tests/test_index_vectors.py::test_search_reads_the_generation_and_chunk_rows_in_one_snapshot"]),
     ("crash", "SIGKILL at every commit step resumes to the state of a clean build",
      ["tests/test_index_crash.py"]),
