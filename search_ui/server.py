@@ -234,6 +234,10 @@ def make_handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
                 self._send(err.status, {"error": {"message": str(err), "type": "invalid_request_error"}})
             except L2VError as err:   # e.g. an unknown encoder name, a dense weight out of range
                 self._send(400, {"error": {"message": str(err), "type": "invalid_request_error"}})
+            except Exception as err:  # noqa: BLE001 - a bug must answer the client, and keep the server up
+                self.log_error("internal error on %s: %r", self.path, err)
+                self._send(500, {"error": {"message": f"internal error: {type(err).__name__}: {err}",
+                                           "type": "server_error"}})
 
         def _send(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
