@@ -147,6 +147,15 @@ def test_compare_page(monkeypatch, ui_db):
     assert list(ranks["spread"]) == sorted(ranks["spread"], reverse=True)
     latencies = [c.value for c in at.caption if " ms · " in c.value]
     assert len(latencies) == 2 and all(float(v.split(" ms")[0]) > 0 for v in latencies)
+    flat = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(at.query_params).items()}
+    assert flat["page"] == "compare" and flat["cq"] == "walrus operator" and "cenc" not in flat   # defaults stay out
+    linked = AppTest.from_file(APP, default_timeout=60)                  # the comparison is a link
+    for key, value in {**flat, "ck": "3", "cenc": "tiny,hash,nope"}.items():
+        linked.query_params[key] = value
+    linked.run()
+    no_errors(linked)
+    assert linked.multiselect(key="compare_encoders").value == ["tiny", "hash"]
+    assert linked.number_input(key="compare_k").value == 3 and len(hits(linked)) == 6
     at.multiselect(key="compare_encoders").unselect("tiny").run()
     assert "at least two" in at.info[0].value
 

@@ -5,10 +5,21 @@ import time
 
 import streamlit as st
 
+from .. import url_state
 from ..compare import agreements, rank_badges, rank_table
 from . import common
 from ..highlight import best_passages
 from .search import hit_html, semantic_scorer
+
+
+PAGE = "compare"
+PARAMS = ["cq", "cenc", "ck", "chy"]
+
+
+def url_fields(names: list[str]) -> list[url_state.Field]:
+    return [url_state.Field("cq", "compare_query", str, ""),
+            url_state.Field("cenc", "compare_encoders", list, names[:min(4, len(names))]),
+            url_state.Field("ck", "compare_k", int, 10), url_state.Field("chy", "compare_hybrid", bool, False)]
 
 
 def render(idx, db: str) -> None:
@@ -18,13 +29,19 @@ def render(idx, db: str) -> None:
         st.info(f"Only one encoder ('{names[0]}') is indexed in this database. Add another with "
                 "`l2v index FOLDER --db DB --encoder OTHER_DIR --name OTHER` to compare.")
         return
-    chosen = st.multiselect("Encoders (2-4)", names, default=names[:min(4, len(names))], max_selections=4,
-                            key="compare_encoders")
+    fields = url_fields(names)
+    url_state.restore(st, fields, url_state.url_changed(st, PAGE, PARAMS))
+    # a stale or hand-edited link may name encoders this database lacks: keep only those it has
+    st.session_state["compare_encoders"] = [n for n in st.session_state.get("compare_encoders", []) if n in names][:4]
+    if not 1 <= int(st.session_state.get("compare_k", 10)) <= 50:
+        st.session_state["compare_k"] = 10
+    chosen = st.multiselect("Encoders (2-4)", names, max_selections=4, key="compare_encoders")
     query = st.text_input("Query for all encoders", key="compare_query", placeholder="One query, every encoder")
     c1, c2 = st.columns(2)
-    k = int(c1.number_input("Results (k)", 1, 50, 10, key="compare_k"))
+    k = int(c1.number_input("Results (k)", 1, 50, key="compare_k"))
     hybrid = c2.toggle("Hybrid (dense + BM25)", key="compare_hybrid")
     st.caption("Each encoder uses its own saved query instruction.")
+    url_state.publish(st, PAGE, fields, PARAMS)          # a comparison is a link too
     if len(chosen) < 2:
         st.info("Pick at least two encoders.")
         return
