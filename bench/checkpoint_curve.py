@@ -23,6 +23,7 @@ DATA = REPO.parent / "shared" / "data"
 
 
 def main() -> None:
+    from jsonl import emit
     from adaptation.training.config import RUN_CONFIG, RunConfig
     from adaptation.training.model import add_lora, load_encoder
     from indexer.evaluation import sts
@@ -50,10 +51,7 @@ def main() -> None:
         result = sts.run(encoder, data, EvalSettings(batch_size=64), "")  # exactly as `l2v eval` scores it
         row = {"step_name": args.step, "step": int(state["step"]), "sts_dev": round(100 * result.main_score, 2),
                "seconds": round(result.seconds, 1)}
-        print(json.dumps(row), flush=True)
-        if args.out:
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+        emit(row, args.out)
 
 
 if __name__ == "__main__":

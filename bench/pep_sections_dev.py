@@ -11,7 +11,6 @@ Prints MRR@10 and accuracy@1 (x100) per encoder.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -51,6 +50,7 @@ def score(encoder, queries: list[str], passages: list[str], instruction: str | N
 
 def main() -> None:
     from adaptation import Encoder
+    from jsonl import emit
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("encoders", nargs="+")
@@ -64,10 +64,7 @@ def main() -> None:
         instruction = encoder.config.query_instruction if args.instruction is None else args.instruction
         row = {"encoder": name, "instruction": instruction, "queries": len(queries),
                **score(encoder, queries, passages, instruction)}
-        print(json.dumps(row), flush=True)
-        if args.out:
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+        emit(row, args.out)
 
 
 if __name__ == "__main__":

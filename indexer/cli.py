@@ -130,17 +130,12 @@ def search_cmd(
 
 def _search_here(db: Path, body: dict) -> list[dict]:
     """The same search the server runs, in this process (results as dicts, as the server returns them)."""
-    from .index import Index
-
-    where = {"path": body["path"], "type": body["types"]} if (body["path"] or body["types"]) else None
-    options = {key: body[key] for key in ("encoder", "k", "instruction", "hybrid", "dense_weight", "nprobe",
-                                          "ef_search")}
     from .errors import storage_errors
+    from .index import Index
+    from .remote import run_search
 
     with storage_errors(), Index.open(db) as idx:
-        if body["chunks"]:
-            return [h.to_dict() for h in idx.search(body["query"], where=where, **options)]
-        return [d.to_dict() for d in idx.search_documents(body["query"], where=where, **options)]
+        return run_search(idx, **body)
 
 
 def _snippet(text: str, width: int) -> str:

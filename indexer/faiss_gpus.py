@@ -37,7 +37,7 @@ class GpuPlan:
     def from_environment(cls) -> "GpuPlan":
         available = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
         wanted = os.environ.get(GPUS_ENV, "all").strip().lower()
-        if available <= 0 or wanted in ("none", "", "0-gpus", "off"):
+        if available <= 0 or wanted in ("none", "off", ""):
             return cls(())
         if wanted == "all":
             devices = tuple(range(available))

@@ -16,7 +16,7 @@ Install with ``pip install 'l2v-search[ray]'``; every node needs l2v-search and 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -38,9 +38,6 @@ class RayOptions:
     tasks_per_actor: int = 2          # batches queued per actor: 2 overlaps transfer with compute
     local_cpus: int | None = None     # only when starting a local Ray: the CPUs it may schedule
     actor_start_timeout_s: float = 600.0  # all actors up before work is dispatched, or a clear error
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class EmbedActor:
@@ -131,8 +128,9 @@ class RayEngine:
         context.enable_progress_bars = False               # the builder shows its own bar
         context.print_on_execution_start = False
         context.wait_for_min_actors_s = opts.actor_start_timeout_s  # fair dispatch; no silent hang on a small cluster
-        gpus = opts.gpus_per_actor if opts.gpus_per_actor is not None else (1.0 if _cluster_gpus(ray) else 0.0)
-        actors = opts.actors or (max(1, int(_cluster_gpus(ray) // gpus)) if gpus else 2)
+        cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        gpus = opts.gpus_per_actor if opts.gpus_per_actor is not None else (1.0 if cluster_gpus else 0.0)
+        actors = opts.actors or (max(1, int(cluster_gpus // gpus)) if gpus else 2)
         _check_fits(ray, actors, opts.cpus_per_actor, gpus)
         actors = min(actors, len(refs))  # a small update needs no more actors than it has blocks
         source = loadable_source(embedder)
@@ -165,10 +163,6 @@ def _check_fits(ray, actors: int, cpus: float, gpus: float) -> None:
         if actors * each > have.get(kind, 0.0) + 1e-9:
             raise UsageError(f"--ray-actors {actors} x {option} {each:g} needs {actors * each:g} {kind}s, the Ray "
                              f"cluster has {have.get(kind, 0.0):g}; lower them or add nodes")
-
-
-def _cluster_gpus(ray) -> float:
-    return float(ray.cluster_resources().get("GPU", 0.0))
 
 
 def _import_ray():

@@ -1,11 +1,24 @@
-"""The client side of `l2v serve`: one JSON request, every failure one clear line (no retry loop)."""
+"""The search request `l2v search` and `l2v serve` share: run it on an ``Index`` here, or send it to a server.
+
+Both sides produce the same JSON-ready results, so `l2v search --server URL` prints what the local search would.
+"""
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
+from typing import Any, Sequence
 
 from .errors import UsageError
+
+
+def run_search(idx, query: str, *, chunks: bool = False, passages: int = 3, path: str | None = None,
+               types: Sequence[str] = (), **options: Any) -> list[dict]:
+    """Documents (or chunks with ``chunks``) for ``query`` as dicts; ``options`` are ``Index.search``'s."""
+    where = {"path": path, "type": list(types)} if (path or types) else None
+    if chunks:
+        return [h.to_dict() for h in idx.search(query, where=where, **options)]
+    return [d.to_dict() for d in idx.search_documents(query, where=where, passages=passages, **options)]
 
 
 def post_json(server: str, path: str, body: dict, timeout: float = 300.0) -> dict:

@@ -22,15 +22,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
 from adaptation.errors import L2VError
+from indexer.remote import run_search
 
 MAX_BODY = 4 << 20          # 4 MiB of JSON per request
 MAX_INPUTS = 2048           # texts per /v1/embeddings call
@@ -137,19 +137,11 @@ class SearchService:
         wanted = body.get("db")
         if wanted and Path(wanted).expanduser().resolve() != self.db:
             raise RequestError(f"this server serves '{self.db}', not '{wanted}'")
-        where = {"path": request.path, "type": list(request.types)} if (request.path or request.types) else None
-        options = dict(encoder=request.encoder, k=request.k, instruction=request.instruction, where=where,
-                       hybrid=request.hybrid, dense_weight=request.dense_weight, nprobe=request.nprobe,
-                       ef_search=request.ef_search)
         started = time.perf_counter()
         with self.lock:
-            if request.chunks:
-                result: dict[str, Any] = {"hits": [h.to_dict() for h in self.index.search(request.query, **options)]}
-            else:
-                found = self.index.search_documents(request.query, passages=request.passages, **options)
-                result = {"documents": [d.to_dict() for d in found]}
-        result.update(query=request.query, ms=round((time.perf_counter() - started) * 1000, 1))
-        return result
+            found = run_search(self.index, **asdict(request))
+        return {"hits" if request.chunks else "documents": found, "query": request.query,
+                "ms": round((time.perf_counter() - started) * 1000, 1)}
 
     def models(self) -> dict:
         return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "l2v-search"}

@@ -9,8 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from indexer import IndexOptions, build_index
+from indexer import Index, IndexOptions, build_index
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PEPS = ["pep-0020.rst", "pep-0202.rst", "pep-0257.rst", "pep-0289.rst", "pep-0498.rst", "pep-0572.rst"]
@@ -64,3 +65,48 @@ def ui_db(tmp_path_factory) -> Path:
                     IndexOptions(chunk_tokens=200, overlap=16, progress=False))
         _BUILT["db"] = db
     return _BUILT["db"]
+
+
+# ------------------------------------------------------------------ driving the app under AppTest
+APP = str(Path(__file__).resolve().parents[1] / "search_ui" / "app.py")
+DOCUMENTS = 7   # readable documents in ui_db's corpus
+
+
+RECORDED = "recorded"
+
+
+def app(monkeypatch, db, page: str | None = None, root: str | Path | None = RECORDED) -> AppTest:
+    """The app on ``db``; ``root`` is the folder the user allowed (default: as if they confirmed the recorded one)."""
+    monkeypatch.setenv("L2V_UI_DB", str(db))
+    if root == RECORDED and (Path(db) / "metadata.sqlite").is_file():
+        with Index.open(db) as idx:
+            root = idx.root
+    if root is None or root == RECORDED:
+        monkeypatch.delenv("L2V_UI_ROOT", raising=False)
+    else:
+        monkeypatch.setenv("L2V_UI_ROOT", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    if page:
+        at.query_params["page"] = page
+    return at.run()
+
+
+def hits(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html") if 'class="l2v-hit"' in h.proto.body]
+
+
+def search(at: AppTest, query: str, encoder: str = "hash") -> AppTest:
+    """Search without an instruction (the HashEmbedder would otherwise mix the preset's words in)."""
+    at.selectbox(key="search_encoder").select(encoder).run()
+    at.selectbox(key=f"search_{encoder}_preset").select("No instruction").run()
+    return at.text_input(key="search_query").input(query).run()
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def text_of(at: AppTest) -> str:
+    parts = [h.proto.body for h in at.get("html")] + [e.value for e in at.error] + [m.value for m in at.markdown]
+    return "\n".join(map(str, parts + [c.value for c in at.caption] + [c.value for c in at.code]))
