@@ -15,6 +15,7 @@ from .config import BASE_SUBDIR, AdapterEntry, EncoderConfig, library_versions
 from .errors import EncoderFormatError, ModelNotFoundError, OutOfMemoryError, UsageError
 from .families import check_supported
 from .inputs import EncodedText, InputBuilder, Item
+from .numeric import unit_rows
 from .pooling import check_pooling, pool
 from .progress import ProgressBar
 from .storage import atomic_directory, content_hash, copy_base_model, directory_identity, fingerprint
@@ -327,7 +328,7 @@ class Encoder:
                     out[index] = vectors.float().cpu().numpy()
                     bar.update(len(index))
         if self.config.normalize if normalize is None else normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+            out = unit_rows(out)
         return out
 
     def _forward_groups(self, index: list[int], encoded: list[EncodedText]) -> list[list[int]]:

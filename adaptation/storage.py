@@ -1,4 +1,4 @@
-"""Writing an encoder directory atomically, and fingerprinting its identity.
+"""Writing files and encoder directories atomically, and fingerprinting an encoder's identity.
 
 A directory either holds a complete encoder or does not exist: everything is
 written into a sibling temp dir and renamed into place, ``encoder_config.json``
@@ -50,14 +50,51 @@ def read_json_or_empty(path: Path) -> dict:
         return {}
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` via a temp file and a rename: readers never see half a file."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; once the caller has written it, it is fsynced and renamed over
+    ``path`` (and the folder fsynced). On any error the temp file is removed and ``path`` is untouched.
+
+    The one way this project replaces a file: readers never see half a file, a crash or a full disk
+    never leaves a truncated one, and no ``*.tmp`` litter stays behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=1)
-    os.replace(tmp, path)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: dict, default=None) -> None:
+    """Write ``data`` as JSON to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=default) + "\n", encoding="utf-8")
 
 
 def copy_base_model(source: Path, target: Path) -> None:

@@ -27,7 +27,9 @@ from sqlalchemy import delete, select, update
 
 from .chunking import ChunkingConfig
 from .embedder import Embedder, LazyEmbedder, fingerprint_matches, load_embedder, loaded_config, resolve_source
-from .embedding_engines import Batch, InProcessEngine, normalized
+from adaptation.numeric import unit_rows
+
+from .embedding_engines import Batch, InProcessEngine
 from .errors import ChunkingMismatchError, EncoderMismatchError, FaissFileError, NoEncoderError, UsageError
 from .layout import crash_point, faiss_path, live_files, remove_stale
 from .ray_engine import RayEngine, RayOptions
@@ -323,7 +325,7 @@ class _Builder:
         with bar:  # closed before an error propagates, so the error line is the last one printed
             for ids, vectors in engine.embed(embedder, self._pending_batches(encoder_id)):
                 store = self.stores[encoder_id]
-                store.add(ids, normalized(vectors))
+                store.add(ids, unit_rows(vectors))
                 store.maybe_train()
                 pending.extend(ids.tolist())
                 embedded += len(ids)

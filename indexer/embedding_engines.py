@@ -11,6 +11,7 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
+
 from .embedder import Embedder
 
 Batch = tuple[np.ndarray, list[str]]          # chunk ids (int64), their texts
@@ -27,10 +28,3 @@ class InProcessEngine:
     def embed(self, embedder: Embedder, batches: Iterable[Batch]) -> Iterator[Embedded]:
         for ids, texts in batches:
             yield ids, np.asarray(embedder.encode_documents(texts), dtype=np.float32)
-
-
-def normalized(vectors: np.ndarray) -> np.ndarray:
-    """L2-normalized float32 rows, so inner product == cosine in every FAISS index."""
-    vectors = np.array(vectors, dtype=np.float32, copy=True)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return vectors

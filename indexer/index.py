@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
+from adaptation.numeric import unit_rows
+
 from .embedder import Embedder, LazyEmbedder, fingerprint_matches
 from .errors import EncoderMismatchError, FaissFileError, UsageError
 from .layout import faiss_path
@@ -275,7 +277,7 @@ class Index:
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if q.shape[1] != store.dim:
             raise UsageError(f"query vector has {q.shape[1]} dimensions, encoder '{row.name}' has {store.dim}")
-        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        q = unit_rows(q)
         allowed = allowed_chunk_ids(s, where) if where else None
         depth = max(k, 50) if bm25_query else k
         scores, ids = store.search(q, depth, allowed=allowed, nprobe=nprobe, ef_search=ef_search)

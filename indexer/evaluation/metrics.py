@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from adaptation.numeric import unit_rows
+
 
 # ---------------------------------------------------------------- correlation
 def rankdata(values: Sequence[float]) -> np.ndarray:
@@ -43,12 +45,6 @@ def pearson(a: Sequence[float], b: Sequence[float]) -> float:
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Spearman correlation = Pearson of the tie-averaged ranks (STS gold scores have many ties)."""
     return pearson(rankdata(a), rankdata(b))
-
-
-def unit_rows(x) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), as 2-D float32."""
-    x = np.atleast_2d(np.asarray(x, dtype=np.float32))
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def cosine_pairs(a, b) -> np.ndarray:
