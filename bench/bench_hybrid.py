@@ -22,7 +22,7 @@ from indexer import Index, IndexOptions, build_index  # noqa: E402
 from indexer.evaluation import metrics  # noqa: E402
 from indexer.evaluation.base import EvalSettings  # noqa: E402
 from indexer.evaluation.retrieval import load, subsample  # noqa: E402
-from indexer.search import bm25, rrf  # noqa: E402
+from indexer.store.queries import bm25, rrf  # noqa: E402
 
 WORK = REPO / "bench" / "out" / "hybrid"
 

@@ -34,8 +34,8 @@ PEPS = REPO.parent / "shared" / "data" / "peps"
 DIM = 256
 
 from indexer import Index, IndexOptions, build_index  # noqa: E402
-from indexer.testing import HashEmbedder  # noqa: E402
-from indexer.vectors import VectorStore  # noqa: E402
+from doubles import HashEmbedder  # noqa: E402,F401
+from indexer.vectors.store import VectorStore  # noqa: E402
 
 
 def subset(root: Path, n: int, copies: int = 1) -> Path:

@@ -38,9 +38,9 @@ def pep_batches(encoder_dir: str, n_chunks: int, batch: int) -> tuple[list, int]
     """(ids, texts) batches of the first n PEP chunks, chunked with the encoder's tokenizer as `l2v index` does."""
     import numpy as np
 
-    from indexer.chunking import ChunkingConfig, chunk_text
+    from indexer.chunking.chunker import ChunkingConfig, chunk_text
     from indexer.defaults import sample_docs_path
-    from indexer.embedder import load_embedder
+    from indexer.embedding.embedders import load_embedder
 
     embedder = load_embedder(encoder_dir)
     texts: list[str] = []
@@ -58,9 +58,9 @@ def pep_batches(encoder_dir: str, n_chunks: int, batch: int) -> tuple[list, int]
 def bench_embed(args) -> list[dict]:
     import torch
 
-    from indexer.embedder import load_embedder
-    from indexer.embedding_engines import InProcessEngine
-    from indexer.ray_engine import RayEngine, RayOptions
+    from indexer.embedding.embedders import load_embedder
+    from indexer.embedding.engines import InProcessEngine
+    from indexer.embedding.ray_engine import RayEngine, RayOptions
 
     batches, tokens = pep_batches(args.encoder, args.chunks, args.batch)
     cores = os.cpu_count() or 1

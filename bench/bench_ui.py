@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import doubles  # noqa: E402,F401  (the hash:64 test embedder, here and in the UI subprocess)
 from search_ui import testing as ui  # noqa: E402
 
 WORDS_PER_CHUNK = 90

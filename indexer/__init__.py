@@ -1,5 +1,11 @@
 """Folder of documents -> chunks -> embeddings -> FAISS + SQLite, incremental and crash-safe.
 
+This package is a facade (as txtai's ``embeddings`` is over ``ann/``, ``database/``, ``scoring/``): ``Index``
+(read) and ``build_index`` (write) over sub-packages named for the data flow --
+``sources`` (walk + extract) -> ``chunking`` -> ``embedding`` (encoders, engines) -> ``vectors`` (FAISS)
++ ``store`` (SQLite schema, migrations, sessions, file layout). FAISS id == ``chunks.id``, so nothing
+renumbers. Callers above this layer (the UI, the server) use only the names exported here.
+
 Public API (names are stable; the UI and evaluation build on them)::
 
     from indexer import Index, build_index, IndexOptions
@@ -18,34 +24,48 @@ Public API (names are stable; the UI and evaluation build on them)::
   - ``encoders() -> list[EncoderInfo]``, ``documents(limit=None, offset=0, where=None) -> list[DocumentInfo]``,
     ``document(id_or_path) -> DocumentInfo | None``,
     ``chunks(document_id=None, ids=None) -> list[ChunkInfo]``, ``skipped() -> list[SkippedInfo]``,
-    ``runs(limit=20) -> list[RunInfo]``, ``status(check=True) -> IndexStatus``, ``check_consistency() -> list[str]``
+    ``runs(limit=20) -> list[RunInfo]``, ``status(check=True) -> IndexStatus``, ``check_consistency() -> list[str]``,
+    ``documents_by_id(ids)``, ``document_types()``, ``chunk_documents()``, ``generation_stamp(name=None)``,
+    ``stored_vectors(name=None) -> StoredVectors`` (ids and rows in blocks, for clustering)
   - ``embedder(name=None)`` (loaded lazily from the recorded source), ``set_embedder(name, embedder)``
     (reuse an encoder already in memory), ``vectors(name=None) -> VectorStore`` (the live FAISS index)
-  ``where``: ``None`` or ``{"path": "docs/**", "type": "md" | ["md", "rst"]}`` or ``indexer.search.Where``.
+  ``where``: ``None`` or ``{"path": "docs/**", "type": "md" | ["md", "rst"]}`` or ``indexer.Where``.
   ``encoder=None`` means the first encoder the database recorded.
 
 Writing: ``build_index(folder, db, encoders=None, options=None) -> RunReport``; ``encoders`` maps a name to a
-source (saved encoder dir, LLM2Vec checkpoint dir, hub id, or ``hash:DIM`` for the test HashEmbedder) or to an
-object satisfying ``indexer.embedder.Embedder``; None re-uses the encoders recorded in the database.
+source (saved encoder dir, LLM2Vec checkpoint dir, hub id, or a plugin's ``scheme:...`` source, see
+``indexer.plugins``) or to an object satisfying ``indexer.Embedder``; None re-uses the encoders recorded in the
+database.
 """
 from typing import TYPE_CHECKING
 
 from adaptation.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .build import IndexOptions, RunReport, build_index
-    from .embedder import Embedder, EncoderAdapter, load_embedder
+    from .build import build_index
+    from .defaults import (BASELINE_ENCODER_NAME, DEFAULT_ENCODER_NAME, baseline_encoder_path, default_encoder_path,
+                           sample_docs_path)
+    from .embedding import Embedder, EncoderAdapter, default_name, load_embedder, resolve_source
+    from .embedding.ray_engine import RayOptions
     from .index import Index
-    from .ray_engine import RayOptions
-    from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult,
-                          SkippedInfo)
-    from .search import Where
+    from .options import IndexOptions
+    from .remote import run_search
+    from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, RunReport,
+                          SearchResult, SkippedInfo)
+    from .sources import Skip, extract
+    from .store.queries import Where
 
 __getattr__, __all__ = lazy_exports(__name__, {
-    ".build": ["IndexOptions", "RunReport", "build_index"],
-    ".embedder": ["Embedder", "EncoderAdapter", "load_embedder"],
+    ".build": ["build_index"],
+    ".defaults": ["BASELINE_ENCODER_NAME", "DEFAULT_ENCODER_NAME", "baseline_encoder_path", "default_encoder_path",
+                  "sample_docs_path"],
+    ".embedding": ["Embedder", "EncoderAdapter", "default_name", "load_embedder", "resolve_source"],
+    ".embedding.ray_engine": ["RayOptions"],
     ".index": ["Index"],
-    ".ray_engine": ["RayOptions"],
-    ".results": ["ChunkInfo", "DocumentHit", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "SearchResult", "SkippedInfo"],
-    ".search": ["Where"],
+    ".options": ["IndexOptions"],
+    ".remote": ["run_search"],
+    ".results": ["ChunkInfo", "DocumentHit", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "RunReport",
+                 "SearchResult", "SkippedInfo"],
+    ".sources": ["Skip", "extract"],
+    ".store.queries": ["Where"],
 })

@@ -18,66 +18,31 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
 import numpy as np
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
-from .chunking import ChunkingConfig
-from .embedder import Embedder, LazyEmbedder, fingerprint_matches, load_embedder, loaded_config, resolve_source
 from adaptation.numeric import unit_rows
+from adaptation.progress import ProgressBar
+from adaptation.storage import atomic_directory
 
-from .embedding_engines import Batch, InProcessEngine
+from .chunking import ChunkingConfig, ChunkTokenizer, load_tokenizer
+from .embedding import (Batch, Embedder, InProcessEngine, LazyEmbedder, fingerprint_matches, load_embedder,
+                        loaded_config, resolve_source)
 from .errors import ChunkingMismatchError, EncoderMismatchError, FaissFileError, NoEncoderError, UsageError
-from .layout import crash_point, faiss_path, live_files, remove_stale
-from .ray_engine import RayEngine, RayOptions
-from .schema import Chunk, EncoderRow, Membership, Run
-from .store import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
+from .options import IndexOptions
+from .results import RunReport
+from .store.database import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
+from .store.layout import crash_point, faiss_path, live_files, remove_stale
+from .store.schema import Chunk, EncoderRow, Membership, Run
+from .store.summary import write_index_json
 from .sync import DocumentSync
 from .vectors import VectorStore, normalize_factory
 
-
-@dataclass
-class IndexOptions:
-    include: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    chunk_tokens: int | None = None     # None: as recorded in the database, else 400
-    overlap: int | None = None          # None: as recorded, else 64
-    factory: str | None = None          # None: as recorded for the encoder, else "Flat"
-    rebuild: bool = False
-    hidden: bool = False
-    max_bytes: int = 50 << 20           # larger files are skipped (too_large) without being read
-    batch_docs: int = 64                # documents per phase-1 transaction ...
-    batch_chars: int = 32 << 20         # ... or fewer: it commits once its chunks hold this many characters
-    max_removal_batch_docs: int = 1024  # ... growing up to this when it removes vectors (see DocumentSync)
-    embed_batch: int = 256              # chunks per embedding call
-    commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
-    commit_growth: float = 0.25         # ... and at least this fraction of the index (keeps rewrites O(n) overall)
-    ray: RayOptions | None = None       # embed on a Ray cluster (Ray Data actors); None: in this process
-    progress: bool = True
-
-
-@dataclass
-class RunReport:
-    run_id: int
-    docs_seen: int = 0
-    docs_unchanged: int = 0
-    docs_added: int = 0
-    docs_changed: int = 0
-    docs_deleted: int = 0
-    docs_skipped: int = 0
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    chunks_reused: int = 0      # chunks of edited documents whose text (and so vectors) did not change
-    chunks_embedded: dict[str, int] = field(default_factory=dict)
-    embedding_workers: dict[str, int] = field(default_factory=dict)  # encoder -> distinct Ray actors (with --ray)
-    repaired: dict[str, str] = field(default_factory=dict)   # encoder -> why its FAISS file was rebuilt
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["IndexOptions", "RunReport", "build_index"]
 
 
 def build_index(folder: str | Path, db: str | Path, encoders: Mapping[str, str | Embedder] | None = None,
@@ -155,11 +120,10 @@ class _Builder:
             self._repair_vectors(report)
             remove_stale(self.db, self._live_files())
             first = next(iter(embedders.values()))  # loaded only if some file needs chunking
-            DocumentSync(self, lambda: self._chunking_tokenizer(first), chunking, report).run()
+            DocumentSync(self.Session, self.folder, [self.db], self.options, self, lambda: self._chunking_tokenizer(first),
+                         chunking, report).run()
             for name, embedder in embedders.items():
                 report.chunks_embedded[name] = self._embed_missing(named[name], embedder, report)
-            from .index import write_index_json
-
             write_index_json(self.db, self.Session)  # before "done": a full disk here fails the run too
         except BaseException:
             self._fail(report.run_id)
@@ -279,16 +243,12 @@ class _Builder:
             ids[name] = row.id
         return ids
 
-    def _chunking_tokenizer(self, first: Embedder):
+    def _chunking_tokenizer(self, first: Embedder) -> ChunkTokenizer:
         """Chunks are shared by all encoders, so the tokenizer that made them is saved in the database."""
-        from .embedder import load_tokenizer
-
         target = self.db / "tokenizer"
         if not target.is_dir():
-            tmp = self.db / ".tokenizer.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            first.tokenizer.save(tmp)
-            tmp.replace(target)
+            with atomic_directory(target) as tmp:
+                first.tokenizer.save(tmp)
         return load_tokenizer(target)
 
     def _load_store(self, row: EncoderRow) -> VectorStore:
@@ -297,7 +257,12 @@ class _Builder:
         return VectorStore.load(faiss_path(self.db, row.id, row.name, row.generation), row.factory)
 
     # ---------------------------------------------------------------- commits
-    def commit_vectors(self, s, encoder_ids) -> list:
+    def remove_chunks(self, s: Session, chunk_ids: list[int]) -> list[Path]:
+        """``VectorCommitter`` for phase 1: the chunk ids leave every encoder's index in ``s``'s commit."""
+        touched = [i for i in self.rows if self.stores[i].remove(chunk_ids)]
+        return self.commit_vectors(s, touched)
+
+    def commit_vectors(self, s: Session, encoder_ids: list[int]) -> list[Path]:
         """Write a new FAISS generation for each encoder and record it in the open transaction ``s``."""
         old = []
         for encoder_id in encoder_ids:
@@ -314,14 +279,12 @@ class _Builder:
     # ---------------------------------------------------------------- phase 2
     def _embed_missing(self, encoder_id: int, embedder: Embedder, report: RunReport) -> int:
         """Give the encoder every chunk it lacks; the engine runs the model, this process does every commit."""
-        from adaptation.progress import ProgressBar
-
         opts, pending, embedded = self.options, [], 0
         with self.Session() as s:
             total = s.query(Chunk.id).where(_missing_for(encoder_id)).count()
         bar = ProgressBar(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
                           disable=not opts.progress or total == 0)
-        engine = RayEngine(opts.ray) if opts.ray is not None and total else InProcessEngine()
+        engine = _engine(opts) if total else InProcessEngine()
         with bar:  # closed before an error propagates, so the error line is the last one printed
             for ids, vectors in engine.embed(embedder, self._pending_batches(encoder_id)):
                 store = self.stores[encoder_id]
@@ -337,7 +300,7 @@ class _Builder:
             trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
             if trained or pending:
                 self._commit_membership(encoder_id, pending)
-        if isinstance(engine, RayEngine):
+        if hasattr(engine, "workers"):
             report.embedding_workers[self.rows[encoder_id].name] = len(engine.workers)
         return embedded
 
@@ -362,6 +325,15 @@ class _Builder:
         crash_point("embed_after_commit")
         for path in old:
             path.unlink(missing_ok=True)
+
+
+def _engine(options: IndexOptions):
+    """Where the model runs: Ray Data actors when asked for (Ray is imported only then), else here."""
+    if options.ray is None:
+        return InProcessEngine()
+    from .embedding.ray_engine import RayEngine
+
+    return RayEngine(options.ray)
 
 
 def _missing_for(encoder_id: int):

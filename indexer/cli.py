@@ -40,7 +40,7 @@ def index_cmd(
 ) -> None:
     """Index a folder (again): only new or changed files are read and embedded; repairs a damaged FAISS file."""
     from .build import IndexOptions, build_index
-    from .embedder import default_name, resolve_source
+    from .embedding.embedders import default_name, resolve_source
     from .errors import UsageError, storage_errors
 
     if name and not encoder:
@@ -58,7 +58,7 @@ def index_cmd(
         raise UsageError("--ray-actors / --ray-gpus-per-actor need --ray ADDRESS (or --ray local)")
     ray_options = None
     if ray is not None:
-        from .ray_engine import RayOptions
+        from .embedding.ray_engine import RayOptions
 
         ray_options = RayOptions(address=None if ray == "local" else ray, actors=ray_actors, cpus_per_actor=ray_cpus,
                                  gpus_per_actor=ray_gpus)

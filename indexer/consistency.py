@@ -12,9 +12,9 @@ import numpy as np
 from sqlalchemy import select, text
 
 from .errors import FaissFileError
-from .layout import faiss_path
-from .schema import Chunk, EncoderRow, Membership
-from .vectors import VectorStore, faiss_reason
+from .store.layout import faiss_path
+from .store.schema import Chunk, EncoderRow, Membership
+from .vectors.store import VectorStore, faiss_reason
 
 SAMPLE = 64         # vectors re-searched per encoder
 TOLERANCE = 1e-3    # scores of compressed (PQ) codes are products of decoded vectors up to rounding

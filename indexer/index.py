@@ -8,7 +8,6 @@ query) and reloads the FAISS file when a writer committed a new one.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,16 @@ from sqlalchemy import func, select
 
 from adaptation.numeric import unit_rows
 
-from .embedder import Embedder, LazyEmbedder, fingerprint_matches
+from .embedding import Embedder, LazyEmbedder, fingerprint_matches
 from .errors import EncoderMismatchError, FaissFileError, UsageError
-from .layout import faiss_path
-from .grouping import group_by_document
-from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo)
-from .schema import SCHEMA_VERSION, Chunk, Document, EncoderRow, Membership, Run, Skipped
-from .search import Where, allowed_chunk_ids, bm25, rrf
-from .store import (FORMAT_VERSION, INDEX_JSON, get_setting, make_engine, session_factory, sqlite_path,
-                    write_json_atomic, writer_alive)
-from .vectors import VectorStore
+from .ranking import group_by_document, rrf
+from .results import ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
+from .sources import glob_match
+from .store.database import get_setting, make_engine, session_factory, sqlite_path, writer_alive
+from .store.layout import faiss_path
+from .store.queries import Where, allowed_chunk_ids, bm25, id_batches
+from .store.schema import Chunk, Document, EncoderRow, Membership, Run, Skipped
+from .vectors import StoredVectors, VectorStore
 
 
 class Index:
@@ -81,11 +80,8 @@ class Index:
                 .order_by(Document.path)
             if where and where.types:
                 query = query.where(Document.doc_type.in_(where.types))
-            out = [DocumentInfo(d.id, d.path, d.title, d.doc_type, d.size, d.sha256, d.n_chars, c, d.indexed_at)
-                   for d, c in s.execute(query)]
+            out = [_document_info(d, c) for d, c in s.execute(query)]
         if where and where.path:
-            from .sources import glob_match
-
             out = [d for d in out if glob_match(d.path, where.path)]
         return out[offset:None if limit is None else offset + limit]
 
@@ -96,19 +92,42 @@ class Index:
             if doc is None:
                 return None
             n = s.scalar(select(func.count(Chunk.id)).where(Chunk.document_id == doc.id))
-            return DocumentInfo(doc.id, doc.path, doc.title, doc.doc_type, doc.size, doc.sha256, doc.n_chars, n,
-                                doc.indexed_at)
+            return _document_info(doc, n)
+
+    def documents_by_id(self, ids: list[int]) -> dict[int, DocumentInfo]:
+        """id -> document for the ids still in the index (any number of ids; missing ones are left out)."""
+        out: dict[int, DocumentInfo] = {}
+        with self.Session() as s:
+            for part in id_batches(sorted(set(ids))):
+                n = select(Chunk.document_id, func.count().label("n")).where(Chunk.document_id.in_(part)) \
+                    .group_by(Chunk.document_id).subquery()
+                out.update((d.id, _document_info(d, c)) for d, c in s.execute(
+                    select(Document, func.coalesce(n.c.n, 0)).outerjoin(n, n.c.document_id == Document.id)
+                    .where(Document.id.in_(part))))
+        return out
+
+    def document_types(self) -> list[str]:
+        """The file types (extensions) the index holds, sorted: the choices of a type filter."""
+        with self.Session() as s:
+            return sorted(t for t in s.scalars(select(Document.doc_type).distinct()) if t)
+
+    def chunk_documents(self) -> dict[int, int]:
+        """chunk id -> document id for every chunk (one query; for whole-collection views like clusters)."""
+        with self.Session() as s:
+            return {int(c): int(d) for c, d in s.execute(select(Chunk.id, Chunk.document_id))}
 
     def chunks(self, document_id: int | None = None, ids: list[int] | None = None) -> list[ChunkInfo]:
-        """Chunks of one document (in order), or the chunks with ``ids`` (in that order; missing ids dropped)."""
+        """Chunks of one document (in order), or the chunks with ``ids`` (any number, in that order; missing
+        ids dropped)."""
+        query = select(Chunk, Document.path).join(Document, Document.id == Chunk.document_id)
+        if document_id is not None:
+            query = query.where(Chunk.document_id == document_id)
+        query = query.order_by(Chunk.document_id, Chunk.ordinal)
         with self.Session() as s:
-            query = select(Chunk, Document.path).join(Document, Document.id == Chunk.document_id)
-            if document_id is not None:
-                query = query.where(Chunk.document_id == document_id)
-            if ids is not None:
-                query = query.where(Chunk.id.in_([int(i) for i in ids]))
+            found = s.execute(query) if ids is None else (
+                row for part in id_batches(ids) for row in s.execute(query.where(Chunk.id.in_(part))))
             rows = {c.id: ChunkInfo(c.id, c.document_id, p, c.ordinal, c.start, c.end, c.n_tokens, c.text)
-                    for c, p in s.execute(query.order_by(Chunk.document_id, Chunk.ordinal))}
+                    for c, p in found}
         return [rows[int(i)] for i in ids if int(i) in rows] if ids is not None else list(rows.values())
 
     def skipped(self) -> list[SkippedInfo]:
@@ -155,6 +174,24 @@ class Index:
     def vectors(self, encoder: str | None = None) -> VectorStore:
         """The live FAISS index of an encoder, reloaded when a writer committed a newer generation."""
         return self._snapshot(encoder, lambda s, row, store: store)
+
+    def stored_vectors(self, encoder: str | None = None) -> StoredVectors:
+        """Every stored vector of an encoder's live generation, read in blocks (for clustering and export);
+        the caller sees ids and float32 rows, never FAISS."""
+        return StoredVectors(self.vectors(encoder))
+
+    def generation_stamp(self, encoder: str | None = None) -> str:
+        """Changes whenever the encoder's vectors do (a new generation, or its file replaced): a cache key
+        for anything computed from them."""
+        row = self._encoder_row(encoder)
+        stamp = "none"
+        if row.generation:
+            try:
+                st = faiss_path(self.path, row.id, row.name, row.generation).stat()
+                stamp = f"{st.st_mtime_ns}-{st.st_size}"
+            except OSError:
+                pass
+        return f"{row.name}|{row.fingerprint}|g{row.generation}|{stamp}"
 
     def _snapshot(self, encoder: str | None, read):
         """``read(session, row, store)`` with the FAISS generation and every SQLite row from one snapshot.
@@ -293,8 +330,8 @@ class Index:
 
     def _results(self, s, hits, encoder: str) -> list[SearchResult]:
         ids = [c for c, *_ in hits]
-        rows = {c.id: (c, d) for c, d in s.execute(select(Chunk, Document).join(Document, Document.id == Chunk.document_id)
-                                                   .where(Chunk.id.in_(ids)))}
+        query = select(Chunk, Document).join(Document, Document.id == Chunk.document_id)
+        rows = {c.id: (c, d) for part in id_batches(ids) for c, d in s.execute(query.where(Chunk.id.in_(part)))}
         out = []
         for chunk_id, score, dense, lexical in hits:
             if chunk_id not in rows:  # cannot happen within one snapshot; kept as a guard
@@ -312,6 +349,11 @@ class Index:
         return check(self)
 
 
+def _document_info(doc: Document, n_chunks: int) -> DocumentInfo:
+    return DocumentInfo(doc.id, doc.path, doc.title, doc.doc_type, doc.size, doc.sha256, doc.n_chars, n_chunks,
+                        doc.indexed_at)
+
+
 def _recorded_dense_weight(row: EncoderRow) -> float:
     return float(json.loads(row.config or "{}").get("hybrid_dense_weight", 0.5))
 
@@ -322,20 +364,3 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return st.st_dev, st.st_ino
-
-
-def write_index_json(db: Path, Session) -> None:
-    """A self-describing summary beside the SQLite file (the database stays the source of truth)."""
-    with Session() as s:
-        data = {"format_version": FORMAT_VERSION, "schema_version": SCHEMA_VERSION, "root": get_setting(s, "root"),
-                "chunking": {"max_tokens": int(get_setting(s, "chunk_tokens", "0")),
-                             "overlap": int(get_setting(s, "overlap", "0")), "tokenizer": "tokenizer/"},
-                "documents": s.scalar(select(func.count(Document.id))),
-                "chunks": s.scalar(select(func.count(Chunk.id))),
-                "encoders": [{"name": r.name, "source": r.source, "fingerprint": r.fingerprint, "dim": r.dim,
-                              "factory": r.factory, "generation": r.generation, "vectors": r.ntotal,
-                              "file": faiss_path(db, r.id, r.name, r.generation).relative_to(db).as_posix()
-                              if r.generation else None}
-                             for r in s.scalars(select(EncoderRow).order_by(EncoderRow.id))],
-                "updated_at": time.time()}
-    write_json_atomic(Path(db) / INDEX_JSON, data)

@@ -1,4 +1,5 @@
-"""Plain dataclasses the ``Index`` API returns (stable names: the UI and evaluation use them)."""
+"""Plain dataclasses the facade returns: ``Index`` reads (stable names: the UI and server use them) and
+``build_index``'s ``RunReport``."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -117,6 +118,27 @@ class IndexStatus:
     skipped: list[SkippedInfo]
     last_run: RunInfo | None
     problems: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    docs_seen: int = 0
+    docs_unchanged: int = 0
+    docs_added: int = 0
+    docs_changed: int = 0
+    docs_deleted: int = 0
+    docs_skipped: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_reused: int = 0      # chunks of edited documents whose text (and so vectors) did not change
+    chunks_embedded: dict[str, int] = field(default_factory=dict)
+    embedding_workers: dict[str, int] = field(default_factory=dict)  # encoder -> distinct Ray actors (with --ray)
+    repaired: dict[str, str] = field(default_factory=dict)   # encoder -> why its FAISS file was rebuilt
+    seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

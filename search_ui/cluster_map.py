@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from sqlalchemy import select
 
 from . import clustering as cl
 from .clusters_cache import ClusterCache
@@ -80,20 +79,11 @@ class ClusterMap:
 
 
 def cache_key(index, encoder: str, params: cl.ClusterParams) -> tuple[str, int]:
-    """(key, generation): changes whenever the encoder's live FAISS file does."""
-    from indexer.layout import faiss_path
-
+    """(key, generation): changes whenever the encoder's live vectors do."""
     info = next((e for e in index.encoders() if e.name == encoder), None)
     if info is None:
         raise UIError(f"no encoder '{encoder}' in this database")
-    stamp = "none"
-    if info.generation:
-        try:
-            st = faiss_path(index.path, info.id, info.name, info.generation).stat()
-            stamp = f"{st.st_mtime_ns}-{st.st_size}"
-        except OSError:
-            pass
-    return f"v{VERSION}|{info.name}|{info.fingerprint}|g{info.generation}|{stamp}|{params.key()}", info.generation
+    return f"v{VERSION}|{index.generation_stamp(encoder)}|{params.key()}", info.generation
 
 
 def cluster_map(index, encoder: str, params: cl.ClusterParams, cache: ClusterCache | None = None,
@@ -114,11 +104,11 @@ def compute(index, encoder: str, params: cl.ClusterParams,
             progress: Callable[[float, str], None] | None = None) -> ClusterMap:
     started = time.perf_counter()
     note = progress or (lambda fraction, text: None)
-    store = index.vectors(encoder)
-    if store.ntotal < 2:
-        raise UIError(f"encoder '{encoder}' has {store.ntotal} vectors; index more documents to draw clusters")
+    store = index.stored_vectors(encoder)
+    if store.count < 2:
+        raise UIError(f"encoder '{encoder}' has {store.count} vectors; index more documents to draw clusters")
     note(0.05, "assigning clusters")
-    sample = cl.sample_positions(store.ntotal, params.sample, params.seed)
+    sample = cl.sample_positions(store.count, params.sample, params.seed)
     sample_vectors = cl.vectors_at(store, sample)
     if params.method == "kmeans":
         ids, labels, _ = cl.kmeans_all(store, params.k, params.seed, lambda f: note(0.05 + 0.6 * f, "k-means"))
@@ -126,7 +116,7 @@ def compute(index, encoder: str, params: cl.ClusterParams,
         sample_labels = cl.hdbscan_sample(sample_vectors)
         found = sorted(set(sample_labels.tolist()) - {-1})
         if not found:
-            ids, labels = store.ids(), np.full(store.ntotal, -1, np.int32)
+            ids, labels = store.ids(), np.full(store.count, -1, np.int32)
         else:
             centres = np.vstack([sample_vectors[sample_labels == c].mean(0) for c in found])
             ids, near = cl.nearest_centre(store, centres)
@@ -135,16 +125,16 @@ def compute(index, encoder: str, params: cl.ClusterParams,
     note(0.7, "projecting the sample")
     coords = cl.project(sample_vectors, params.projection, params.seed)
     note(0.8, "reading chunk texts")
-    doc_of, texts = _chunk_documents(index, ids), {}
+    doc_of, texts = index.chunk_documents(), {}
     rng = np.random.default_rng(params.seed)
     for c in sorted(set(labels.tolist()) - {-1}):
         members = np.flatnonzero(labels == c)
         picked = ids[rng.choice(members, size=min(LABEL_TEXTS, len(members)), replace=False)]
-        texts[c] = [ch.text for ch in _chunks(index, picked.tolist())]
+        texts[c] = [ch.text for ch in index.chunks(ids=picked.tolist())]
     note(0.9, "labelling clusters")
     terms = cl.c_tfidf_terms(texts)
-    sample_chunks = {ch.id: ch for ch in _chunks(index, ids[sample].tolist())}
-    titles = _titles(index, sorted({doc_of.get(int(i), -1) for i in ids[sample]}))
+    sample_chunks = {ch.id: ch for ch in index.chunks(ids=ids[sample].tolist())}
+    titles = {i: d.title for i, d in index.documents_by_id(sorted({doc_of.get(int(i), -1) for i in ids[sample]})).items()}
     rows = [sample_chunks.get(int(i)) for i in ids[sample]]
     doc_ids = np.asarray([doc_of.get(int(i), -1) for i in ids], np.int64)
     return ClusterMap(encoder, params, ids, labels, doc_ids, sample, coords,
@@ -158,39 +148,6 @@ def _snippet(text: str) -> str:
     return text if len(text) <= SNIPPET else text[:SNIPPET].rsplit(" ", 1)[0] + "…"
 
 
-def _chunks(index, ids: list[int]):
-    out = []
-    for start in range(0, len(ids), 900):
-        out += index.chunks(ids=ids[start:start + 900])
-    return out
-
-
-def _chunk_documents(index, ids: np.ndarray) -> dict[int, int]:
-    from indexer.schema import Chunk
-
-    with index.Session() as s:
-        return {int(c): int(d) for c, d in s.execute(select(Chunk.id, Chunk.document_id))}
-
-
-def _titles(index, doc_ids: list[int]) -> dict[int, str]:
-    from indexer.schema import Document
-
-    out = {}
-    with index.Session() as s:
-        for start in range(0, len(doc_ids), 900):
-            part = doc_ids[start:start + 900]
-            out.update(dict(s.execute(select(Document.id, Document.title).where(Document.id.in_(part))).all()))
-    return out
-
-
 def documents_by_id(index, doc_ids: list[int]) -> dict[int, tuple[str, str]]:
     """document id -> (title, path)."""
-    from indexer.schema import Document
-
-    out = {}
-    with index.Session() as s:
-        for start in range(0, len(doc_ids), 900):
-            for i, t, p in s.execute(select(Document.id, Document.title, Document.path)
-                                     .where(Document.id.in_(doc_ids[start:start + 900]))):
-                out[int(i)] = (t, p)
-    return out
+    return {i: (d.title, d.path) for i, d in index.documents_by_id(doc_ids).items()}

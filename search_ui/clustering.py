@@ -56,18 +56,15 @@ class ClusterParams:
 
 
 def iter_vectors(store, block: int = BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(ids, vectors) blocks of a ``VectorStore`` in FAISS order, whatever the index type."""
-    ids = store.ids()
-    for start in range(0, len(ids), block):
-        chunk = ids[start:start + block]
-        yield chunk, np.asarray(store.reconstruct(chunk), dtype=np.float32)
+    """(ids, vectors) blocks of the stored vectors (``Index.stored_vectors``), in index order."""
+    return store.blocks(block)
 
 
 def kmeans_all(store, k: int, seed: int = 0, progress: Callable[[float], None] | None = None):
     """(ids, labels, centres) for every vector of the store."""
     from sklearn.cluster import MiniBatchKMeans
 
-    n = store.ntotal
+    n = store.count
     k = min(k, n)
     model = MiniBatchKMeans(n_clusters=k, batch_size=4096, n_init=1, max_iter=20, random_state=seed)
     if n * store.dim * 4 <= IN_MEMORY_BYTES:
@@ -103,7 +100,7 @@ def sample_positions(n: int, size: int, seed: int = 0) -> np.ndarray:
 def vectors_at(store, positions: np.ndarray) -> np.ndarray:
     """Vectors at FAISS positions (sorted), read block by block."""
     out = []
-    for start, (block_ids, vectors) in zip(range(0, store.ntotal, BLOCK), iter_vectors(store)):
+    for start, (block_ids, vectors) in zip(range(0, store.count, BLOCK), iter_vectors(store)):
         local = [p - start for p in positions[(positions >= start) & (positions < start + len(block_ids))]]
         if local:
             out.append(vectors[local])

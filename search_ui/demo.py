@@ -27,8 +27,7 @@ def demo_encoders(encoder: str | None) -> dict[str, str]:
     Both bundled ones share the chunks, so the Compare page shows what the LLM2Vec steps add to
     the very same SmolLM2 out of the box.
     """
-    from indexer.defaults import BASELINE_ENCODER_NAME, DEFAULT_ENCODER_NAME, baseline_encoder_path
-    from indexer.embedder import default_name, resolve_source
+    from indexer import BASELINE_ENCODER_NAME, DEFAULT_ENCODER_NAME, baseline_encoder_path, default_name, resolve_source
 
     if encoder:
         source = resolve_source(encoder)
@@ -51,8 +50,7 @@ def demo_cmd(
     query: str = typer.Option(DEFAULT_QUERY, "--query", help="The sample search printed with --no-ui."),
 ) -> None:
     """Index the sample documents with the bundled encoders (once), then open the search UI."""
-    from indexer import IndexOptions, build_index
-    from indexer.defaults import sample_docs_path
+    from indexer import IndexOptions, build_index, sample_docs_path
 
     from .errors import UsageError
 

@@ -16,7 +16,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import select
 
 from .errors import PathOutsideRootError, UIError
 
@@ -44,14 +43,11 @@ def safe_path(root: str | Path, rel: str) -> Path:
 
 
 def document_row(index, document_id: int):
-    from indexer.schema import Document
-
-    with index.Session() as s:
-        row = s.scalar(select(Document).where(Document.id == int(document_id)))
-        if row is None:
-            raise UIError(f"document {document_id} is no longer in the index; search again")
-        s.expunge(row)
-        return row
+    """The document's ``DocumentInfo``, or a UIError when a writer removed it since it was shown."""
+    row = index.document(int(document_id))
+    if row is None:
+        raise UIError(f"document {document_id} is no longer in the index; search again")
+    return row
 
 
 NO_ROOT_NOTE = "showing stored chunks (start `l2v ui` with --root FOLDER to show documents from their files)"
@@ -81,7 +77,7 @@ def document_text(index, document_id: int, root: str | Path | None = None) -> tu
     data = _read_if_unchanged(path, row.size)
     if data is None or hashlib.sha256(data).hexdigest() != row.sha256:
         return chunks_text(index, document_id), "chunks", MISSING_OR_CHANGED_NOTE
-    from indexer.extract import Skip, extract
+    from indexer import Skip, extract
 
     try:
         return extract(row.path, data).text, "file", ""

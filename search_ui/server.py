@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from adaptation.errors import L2VError
-from indexer.remote import run_search
+from indexer import run_search
 
 MAX_BODY = 4 << 20          # 4 MiB of JSON per request
 MAX_INPUTS = 2048           # texts per /v1/embeddings call

@@ -15,8 +15,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 SHARED_DATA = REPO.parent / "shared" / "data"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = TESTS / "fixtures"
+
+# The test embedder (``hash:DIM`` sources) is a plugin of the test suite, not of the product: registered
+# here in process, and named for subprocesses (``l2v`` commands, ``streamlit``, ``python -m l2v_doubles``),
+# which find it on PYTHONPATH. Tests that set PYTHONPATH for a child pass this value on.
+os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
+    [str(REPO), str(TESTS), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
+os.environ["L2V_PLUGINS"] = "l2v_doubles"
+import l2v_doubles  # noqa: E402,F401  (registers the plugin in this process)
 
 
 @pytest.fixture(scope="session")

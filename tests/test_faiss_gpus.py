@@ -5,7 +5,7 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer.faiss_gpus import GPUS_ENV, GpuPlan, cpu_shards, to_gpus, train_ivf_on_gpus
+from indexer.vectors.gpus import GPUS_ENV, GpuPlan, cpu_shards, to_gpus, train_ivf_on_gpus
 
 DIM = 32
 

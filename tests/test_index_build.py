@@ -8,8 +8,8 @@ import pytest
 
 from indexer import Index, build_index
 from indexer.errors import ChunkingMismatchError, EncoderMismatchError, IndexLockedError, NoEncoderError, UsageError
-from indexer.store import writer_lock
-from indexer.testing import HashEmbedder
+from indexer.store.database import writer_lock
+from l2v_doubles import HashEmbedder
 
 from indexer_helpers import QUERIES, chunk_state, faiss_members, hash_options, make_corpus, write_doc
 
@@ -221,7 +221,7 @@ def test_approximate_factories_train_remove_and_stay_consistent(tmp_path, factor
 
 
 def test_hybrid_finds_rare_words_and_fuses_by_rank(tmp_path):
-    from indexer.search import RRF_K, rrf
+    from indexer.ranking import RRF_K, rrf
 
     docs = tmp_path / "docs"
     make_corpus(docs, 10)
@@ -240,7 +240,8 @@ def test_hybrid_finds_rare_words_and_fuses_by_rank(tmp_path):
 
 
 def test_hybrid_dense_weight_moves_between_the_two_rankings(tmp_path):
-    from indexer.search import bm25, rrf
+    from indexer.store.queries import bm25
+    from indexer.ranking import rrf
 
     assert [i for i, _ in rrf([[1, 2], [2, 1]], weights=[0.25, 0.75])] == [2, 1]
     assert [i for i, _ in rrf([[1, 2], [3, 2]], weights=[1.0, 0.0])][:2] == [1, 2]
@@ -276,7 +277,7 @@ def test_gpu_search_matches_cpu(tmp_path):
 
     if faiss.get_num_gpus() == 0:
         pytest.skip("needs faiss-gpu and a CUDA GPU")
-    from indexer.vectors import VectorStore
+    from indexer.vectors.store import VectorStore
 
     rng = np.random.default_rng(0)
     data = rng.standard_normal((5000, 64)).astype(np.float32)
@@ -314,7 +315,7 @@ def test_editing_many_files_rewrites_faiss_a_bounded_number_of_times(tmp_path):
 
 def test_search_time_recall_knobs_against_brute_force():
     """nprobe (IVF) and ef_search (HNSW) per search: all lists / a wide beam give the exact answer."""
-    from indexer.vectors import VectorStore
+    from indexer.vectors.store import VectorStore
 
     rng = np.random.default_rng(3)
     data = rng.standard_normal((4000, 16)).astype(np.float32)

@@ -4,7 +4,7 @@ After each kill the database opens, searches, satisfies the invariant (every chu
 marked indexed for an encoder is in that encoder's FAISS file and nothing else is),
 and a re-run ends in exactly the state of a clean build. Most trials fork a child
 that already has everything imported (a real process killed with SIGKILL, without
-paying ~2 s of interpreter start per trial); a few run the `python -m indexer.testing`
+paying ~2 s of interpreter start per trial); a few run the `python -m l2v_doubles`
 entry point as a fresh interpreter.
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from indexer import Index, build_index
-from indexer.layout import CRASH_ENV
-from indexer.store import sqlite_path
+from indexer.store.layout import CRASH_ENV
+from indexer.store.database import sqlite_path
 
 from indexer_helpers import chunk_state, hash_options, make_corpus, search_signature, write_doc
 
@@ -127,7 +127,7 @@ def test_kill_at_each_commit_step(scenario, crash_at, update):
 
 
 def _kill_subprocess(scenario, db: Path, delay: float) -> None:
-    cmd = [sys.executable, "-m", "indexer.testing", str(scenario["folder"]), str(db), "--dim", "32",
+    cmd = [sys.executable, "-m", "l2v_doubles", str(scenario["folder"]), str(db), "--dim", "32",
            "--chunk-tokens", "32", "--overlap", "4", "--batch-docs", "4"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             cwd=Path(__file__).resolve().parents[1])

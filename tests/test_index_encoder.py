@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from indexer import EncoderAdapter, Index, build_index
-from indexer.embedder import Embedder
+from indexer.embedding.embedders import Embedder
 from indexer.errors import EncoderMismatchError
 
 from indexer_helpers import make_corpus

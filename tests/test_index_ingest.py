@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from indexer import Index, build_index
-from indexer.chunking import ChunkingConfig, chunk_text
-from indexer.extract import extract
-from indexer.sources import FileEntry, Problem, Walker, glob_match
-from indexer.testing import WordTokenizer
+from indexer.chunking.chunker import ChunkingConfig, chunk_text
+from indexer.sources.extract import extract
+from indexer.sources.walk import FileEntry, Problem, Walker, glob_match
+from l2v_doubles import WordTokenizer
 
 from indexer_helpers import as_nobody as _as_nobody, hash_options, make_corpus, minimal_pdf
 
@@ -193,7 +193,7 @@ def test_symlinks_leading_outside_the_folder_are_skipped_not_indexed(tmp_path):
 
 def test_titles_are_shown_without_markup(tmp_path):
     from indexer import Index, build_index
-    from indexer.extract import plain_title
+    from indexer.sources.extract import plain_title
 
     assert plain_title(":mod:`unittest.mock` --- mock object library") == "unittest.mock — mock object library"
     assert plain_title(":ref:`Logging <logging-howto>` HOWTO") == "Logging HOWTO"

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from indexer import Index, build_index
 from indexer.errors import UsageError
-from indexer.layout import CRASH_ENV
-from indexer.ray_engine import RayOptions
+from indexer.store.layout import CRASH_ENV
+from indexer.embedding.ray_engine import RayOptions
 
 from indexer_helpers import chunk_state, hash_options, make_corpus
 
@@ -112,13 +112,13 @@ def test_a_killed_ray_driver_resumes_to_the_same_index(cluster, corpus, encoder_
         import sys
         sys.path.insert(0, {str(REPO / 'tests')!r})
         from indexer import build_index
-        from indexer.ray_engine import RayOptions
+        from indexer.embedding.ray_engine import RayOptions
         from indexer_helpers import hash_options
         build_index({str(corpus)!r}, {str(db)!r}, {{"enc": {str(encoder_dir)!r}}},
                     hash_options(embed_batch=16, ray=RayOptions(address={cluster!r}, actors=2, cpus_per_actor=0.5,
                                                                 batch_size=8, tasks_per_actor=1)))
     """)
-    env = dict(os.environ, **{CRASH_ENV: "embed_after_commit", "PYTHONPATH": str(REPO)})
+    env = dict(os.environ, **{CRASH_ENV: "embed_after_commit", "PYTHONPATH": os.environ["PYTHONPATH"]})
     killed = subprocess.run([sys.executable, "-c", driver], env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -9, killed.stderr[-2000:]
     with Index.open(db) as idx:  # the first commit landed, the rest is pending

@@ -19,8 +19,8 @@ import pytest
 
 from indexer import Index, build_index
 from indexer.errors import FaissFileError
-from indexer.layout import CRASH_ENV, faiss_path
-from indexer.sources import glob_match
+from indexer.store.layout import CRASH_ENV, faiss_path
+from indexer.sources.walk import glob_match
 
 from indexer_helpers import QUERIES, hash_options, make_corpus, write_doc
 
@@ -34,7 +34,7 @@ def l2v(*args, prelude: str = "", user: str | None = None, cwd: Path | None = No
     command = [sys.executable, "-c", code]
     if user:
         command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.environ["PYTHONPATH"]}
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd or REPO, timeout=300)
 
 
@@ -60,7 +60,7 @@ def _live_faiss(db: Path) -> Path:
 def _legacy_layout(path: Path, factory: str, update: bool) -> None:
     """Rewrite ``path`` the way l2v did before IVF stored its own ids: IndexIDMap2 around the IVF; with
     ``update``, then removing vectors from the middle and adding them back (all ids there, mislabelled)."""
-    from indexer.vectors import VectorStore
+    from indexer.vectors.store import VectorStore
 
     store = VectorStore.load(path, factory)
     ids = np.sort(store.ids())
@@ -180,8 +180,8 @@ def test_disk_full_is_one_line_marks_the_run_failed_and_keeps_the_previous_state
 def test_a_killed_run_shows_as_interrupted(tmp_path):
     docs, db = tmp_path / "docs", tmp_path / "db"
     make_corpus(docs, 6)
-    env = {**os.environ, "PYTHONPATH": str(REPO), CRASH_ENV: "embed_before_commit"}
-    killed = subprocess.run([sys.executable, "-m", "indexer.testing", str(docs), str(db)], env=env,
+    env = {**os.environ, "PYTHONPATH": os.environ["PYTHONPATH"], CRASH_ENV: "embed_before_commit"}
+    killed = subprocess.run([sys.executable, "-m", "l2v_doubles", str(docs), str(db)], env=env,
                             capture_output=True, text=True, timeout=300)
     assert killed.returncode == -9
     with Index.open(db) as idx:

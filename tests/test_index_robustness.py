@@ -19,7 +19,7 @@ from indexer_helpers import as_nobody, hash_options, make_corpus
 
 from indexer import Index, build_index
 from indexer import sync as sync_module
-from indexer.chunking import (
+from indexer.chunking.chunker import (
     LINE,
     NONE,
     PARAGRAPH,
@@ -31,9 +31,9 @@ from indexer.chunking import (
     boundary_scores,
     chunk_text,
 )
-from indexer.embedder import HFTokenizer
-from indexer.extract import extract
-from indexer.testing import WordTokenizer
+from indexer.chunking.tokenizers import HFTokenizer
+from indexer.sources.extract import extract
+from l2v_doubles import WordTokenizer
 
 SAMPLE_DOCS = REPO / "data" / "sample-docs"
 BUNDLED_TOKENIZER = REPO / "data" / "encoders" / "l2v-smollm2"
@@ -167,7 +167,7 @@ def test_huge_texts_are_tokenized_segment_by_segment_and_still_covered():
     assert tokenizer.longest == len(normal)
 
 
-# Peak RSS of `python -m indexer.testing` (imports ~0.3 GB) indexing one file of up to --max-mb 50 with a
+# Peak RSS of `python -m l2v_doubles` (imports ~0.3 GB) indexing one file of up to --max-mb 50 with a
 # real BPE tokenizer (the README's bound): segment-wise tokenization keeps it nearly flat in the file size.
 # Measured: 2 MB 0.41 GB, 10 MB 0.43 GB, 50 MB 0.57 GB (before: 2 MB 0.79 GB, 10 MB 3.2 GB, 50 MB > 9 GB).
 PEAK_RSS_BOUND_MB = 800
@@ -183,8 +183,8 @@ def _index_one_big_file(tmp_path: Path, tokenizer_dir: Path, megabytes: float) -
     size = int(megabytes * (1 << 20))
     (docs / "one-line.txt").write_text((line + " ") * (size // (len(line) + 1)))  # a single line
     child = ("import resource, sys; limit = 3 << 30; resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); "
-             "from indexer.testing import main; main(sys.argv[1:])")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+             "from l2v_doubles import main; main(sys.argv[1:])")
+    env = {**os.environ, "PYTHONPATH": os.environ["PYTHONPATH"], "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     out = subprocess.run([sys.executable, "-c", child, str(docs), str(tmp_path / "db"), "--tokenizer",
                           str(tokenizer_dir), "--chunk-tokens", "400", "--overlap", "64", "--max-rss-report"],
                          capture_output=True, text=True, env=env, timeout=1200)
@@ -272,7 +272,7 @@ def test_mostly_utf8_text_with_one_bad_byte_is_decoded_as_utf8_not_cp1252():
 
 
 def test_an_encoder_whose_tokenizer_fails_stops_the_run_instead_of_skipping_every_file(tmp_path):
-    from indexer.testing import HashEmbedder
+    from l2v_doubles import HashEmbedder
 
     class BrokenTokenizer(HashEmbedder):
         @property

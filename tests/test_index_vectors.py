@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from indexer import Index, build_index
-from indexer.layout import faiss_path
-from indexer.vectors import VectorStore
+from indexer.store.layout import faiss_path
+from indexer.vectors.store import VectorStore
 
 from indexer_helpers import TOPICS, hash_options, make_corpus, write_doc
 
@@ -113,7 +113,7 @@ def test_search_parameters_match_the_index_type(factory):
 
 def test_a_narrow_filter_is_exact_on_a_big_approximate_index(monkeypatch):
     """Above the exact-filter size the approximate search runs first; coming back short it falls back."""
-    from indexer import vectors
+    from indexer.vectors import store as vectors
 
     monkeypatch.setattr(vectors, "EXACT_FILTER_MAX", 10)
     rng = np.random.default_rng(2)

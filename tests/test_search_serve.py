@@ -120,7 +120,7 @@ def test_server_status_documents_and_models(server):
 
 
 def test_openai_compatible_embeddings(server):
-    from indexer.testing import HashEmbedder
+    from l2v_doubles import HashEmbedder
 
     reference = HashEmbedder(32)
     status, answer = call(server + "/v1/embeddings", {"model": "hash-32", "input": ["a river", "a mountain"]})

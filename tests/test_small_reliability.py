@@ -22,7 +22,7 @@ from indexer import Index, build_index
 
 def l2v(*args: str, **env: str) -> subprocess.CompletedProcess:
     code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    environment = {**os.environ, "PYTHONPATH": os.environ["PYTHONPATH"], **env}
     for key in [k for k, v in env.items() if v == ""]:
         environment.pop(key)
     return subprocess.run([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL, capture_output=True,

@@ -50,7 +50,7 @@ def command(base: Path, out: Path, triples: Path, nproc: int = 1) -> list[str]:
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=os.environ["PYTHONPATH"], OMP_NUM_THREADS="1")
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
@@ -92,7 +92,7 @@ def test_two_gloo_processes_equal_one_process(single, tiny_model_dir, triples_fi
 
 def test_a_killed_torchrun_job_resumes_to_the_same_weights(single, tiny_model_dir, triples_file, tmp_path):
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=os.environ["PYTHONPATH"], OMP_NUM_THREADS="1")
     job = subprocess.Popen(command(tiny_model_dir("llama"), out, triples_file, nproc=2), env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = out / "logs" / "simcse.jsonl"

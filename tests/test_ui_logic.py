@@ -116,14 +116,15 @@ def planted(n_per: int = 60, dim: int = 16, centres: int = 4, seed: int = 0):
 def test_kmeans_over_every_vector_recovers_planted_clusters(factory):
     from sklearn.metrics import adjusted_rand_score
 
-    from indexer.vectors import VectorStore
+    from indexer.vectors import StoredVectors, VectorStore
     from search_ui import clustering as cl
 
     x, truth = planted()
-    store = VectorStore.create(x.shape[1], factory)
+    faiss_store = VectorStore.create(x.shape[1], factory)
     ids = np.arange(1000, 1000 + len(x), dtype=np.int64)[::-1].copy()  # ids unrelated to positions
-    store.add(ids, x)
-    store.maybe_train(final=True)
+    faiss_store.add(ids, x)
+    faiss_store.maybe_train(final=True)
+    store = StoredVectors(faiss_store)   # what Index.stored_vectors hands the UI
     blocks = list(cl.iter_vectors(store, block=50))
     assert sum(len(b[0]) for b in blocks) == len(x)
     got_ids, labels, _ = cl.kmeans_all(store, 4)

@@ -8,7 +8,6 @@ import sys
 import time
 
 import streamlit as st
-from sqlalchemy import select
 
 from adaptation.errors import L2VError
 
@@ -49,10 +48,7 @@ def instruction_picker(info, key: str = "search") -> tuple[str | None, str]:
 
 @st.cache_data(show_spinner=False, ttl=60)
 def file_types(db: str) -> list[str]:
-    from indexer.schema import Document
-
-    with common.open_index(db).Session() as s:
-        return sorted(t for t in s.scalars(select(Document.doc_type).distinct()) if t)
+    return common.open_index(db).document_types()
 
 
 def semantic_scorer(embedder, instruction: str | None):

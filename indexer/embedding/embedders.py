@@ -1,34 +1,24 @@
-"""What the indexer needs from an encoder, and how an ``--encoder`` value becomes one.
+"""What the indexer needs from an encoder (``Embedder``), and how an ``--encoder`` value becomes one.
 
-The indexer never imports torch itself: ``adaptation.Encoder`` is wrapped by
-``EncoderAdapter`` (loaded lazily), the test/benchmark ``HashEmbedder`` lives in
-``indexer.testing``. Sources starting with ``hash:`` name a HashEmbedder.
+The indexer never imports torch itself: ``adaptation.Encoder`` is wrapped by ``EncoderAdapter``
+(loaded lazily). A ``scheme:...`` source is made by the plugin that registered the scheme
+(``indexer.plugins``); the test suite's model-free embedder comes in that way.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .errors import NoEncoderError
-
-TOKENIZER_DIR = "tokenizer"
-TOKENIZER_SPEC = "chunking_tokenizer.json"
-
-
-@runtime_checkable
-class ChunkTokenizer(Protocol):
-    """Token character offsets, so chunks are measured in the encoder's own tokens."""
-
-    def offsets(self, text: str) -> list[tuple[int, int]]: ...
-
-    def save(self, directory: Path) -> None: ...
-
+from ..chunking.tokenizers import ChunkTokenizer, HFTokenizer
+from ..errors import EncoderMismatchError, NoEncoderError
+from ..plugins import embedder_factory, scheme_of
 
 @runtime_checkable
 class Embedder(Protocol):
+    """What indexing and search need from an encoder; vectors come back L2-normalized."""
+
     fingerprint: str   # independent of the name: changes iff stored vectors would change
     dim: int
 
@@ -41,33 +31,6 @@ class Embedder(Protocol):
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray: ...
-
-
-class HFTokenizer:
-    """A Hugging Face fast tokenizer seen as a ChunkTokenizer."""
-
-    def __init__(self, tokenizer):
-        self.hf = tokenizer
-
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        return [tuple(o) for o in enc["offset_mapping"]]
-
-    def save(self, directory: Path) -> None:
-        self.hf.save_pretrained(directory)
-        (Path(directory) / TOKENIZER_SPEC).write_text(json.dumps({"kind": "hf"}))
-
-
-def load_tokenizer(directory: Path) -> ChunkTokenizer:
-    """The chunking tokenizer saved in a database, so any later run chunks the same way."""
-    spec = json.loads((Path(directory) / TOKENIZER_SPEC).read_text())
-    if spec["kind"] == "hf":
-        from transformers import AutoTokenizer
-
-        return HFTokenizer(AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False))
-    from .testing import WordTokenizer
-
-    return WordTokenizer()
 
 
 class EncoderAdapter:
@@ -115,14 +78,13 @@ def loaded_config(embedder: Embedder) -> dict[str, Any] | None:
 
 
 def load_embedder(source: str) -> Embedder:
-    """A saved encoder dir, a published checkpoint dir, a hub id, or ``hash:DIM[:SEED]``."""
+    """A saved encoder dir, a published checkpoint dir, a hub id, or a plugin's ``scheme:...`` source."""
     if source.startswith("<"):
         raise NoEncoderError(f"this encoder was indexed from an object in memory ({source}); give it to "
                              "Index.set_embedder(name, embedder) or index again with a saved encoder directory")
-    if source.startswith("hash:"):
-        from .testing import HashEmbedder
-
-        return HashEmbedder.from_source(source)
+    factory = embedder_factory(source)
+    if factory is not None:
+        return factory(source)
     from adaptation import Encoder
 
     return EncoderAdapter(Encoder.from_pretrained(source), source=source)
@@ -144,8 +106,6 @@ class LazyEmbedder:
 
     def load(self) -> Embedder:
         if self._loaded is None:
-            from .errors import EncoderMismatchError
-
             embedder = load_embedder(self.source)
             if not fingerprint_matches(self.fingerprint, embedder):
                 raise EncoderMismatchError(
@@ -171,7 +131,7 @@ class LazyEmbedder:
 
 def resolve_source(source: str | None) -> str:
     """The --encoder value, else the shipped default; otherwise say which option to pass."""
-    from .defaults import default_encoder_path
+    from ..defaults import default_encoder_path
 
     if source:
         return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
@@ -184,7 +144,7 @@ def resolve_source(source: str | None) -> str:
 
 def default_name(source: str) -> str:
     """An encoder's name defaults to its directory name (or the last part of a hub id)."""
-    if source.startswith("hash:"):
+    if scheme_of(source):
         return source.replace(":", "-")
     name = Path(source.split("#", 1)[0].rstrip("/")).name or source
     return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name  # a GGUF or package-index file

@@ -20,7 +20,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .embedder import ChunkTokenizer
+from .tokenizers import ChunkTokenizer
 
 PARAGRAPH, SENTENCE, LINE, WORD, NONE = 4.0, 3.0, 2.0, 1.0, 0.0
 SENTENCE_END = ".!?。！？:;"
@@ -33,7 +33,7 @@ class ChunkingConfig:
     overlap: int = 64
 
     def __post_init__(self) -> None:
-        from .errors import UsageError
+        from ..errors import UsageError
 
         if self.max_tokens < 8:
             raise UsageError(f"--chunk-tokens {self.max_tokens}: use at least 8 tokens")

@@ -1,10 +1,15 @@
-"""A deterministic, fast embedder for tests, crash subprocesses and large benchmarks.
+"""The test suite's l2v plugin: a deterministic, fast embedder for tests, crash subprocesses and benchmarks.
 
 ``HashEmbedder``: hashed bag of words -> fixed random projection, L2-normalized.
 It has real lexical signal (shared words -> similar vectors) and costs no model
 load, so a killed-and-restarted indexing subprocess starts in well under a second.
 
-``python -m indexer.testing FOLDER DB [--dim 64] [--chunk-tokens N] [--overlap N] [--tokenizer DIR]``
+It is no part of the product: importing this module registers the ``hash:DIM[:SEED]`` encoder
+source and the ``words`` chunking tokenizer with ``indexer.plugins``. ``conftest.py`` imports it and
+names it in ``L2V_PLUGINS`` (with ``tests/`` on ``PYTHONPATH``), so subprocesses started by tests
+(``l2v`` commands, ``streamlit``) can read databases built with it; benchmarks import it from here.
+
+``python -m l2v_doubles FOLDER DB [--dim 64] [--chunk-tokens N] [--overlap N] [--tokenizer DIR]``
 indexes FOLDER with it (used by the crash-safety and memory tests); ``--tokenizer`` chunks with a
 real Hugging Face tokenizer instead of words, as a real encoder would, and ``--max-rss-report``
 prints the peak RSS (KiB) at the end.
@@ -20,6 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from indexer.chunking.tokenizers import HFTokenizer, write_spec
+from indexer.plugins import register_embedder, register_tokenizer
+
 WORD = re.compile(r"\w+|[^\w\s]")
 TERM = re.compile(r"\w+")
 
@@ -31,10 +39,7 @@ class WordTokenizer:
         return [m.span() for m in WORD.finditer(text)]
 
     def save(self, directory: Path) -> None:
-        from .embedder import TOKENIZER_SPEC
-
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        (Path(directory) / TOKENIZER_SPEC).write_text(json.dumps({"kind": "words"}))
+        write_spec(directory, "words")
 
 
 class HashEmbedder:
@@ -43,7 +48,7 @@ class HashEmbedder:
     def __init__(self, dim: int = 64, seed: int = 0, buckets: int = 4096, tokenizer=None):
         self.dim, self.seed, self.buckets = dim, seed, buckets
         self.projection = np.random.default_rng(seed).standard_normal((buckets, dim)).astype(np.float32)
-        self.source = f"hash:{dim}:{seed}"  # how load_embedder() recreates it
+        self.source = f"hash:{dim}:{seed}"  # how load_embedder() recreates it (through the registered scheme)
         self.fingerprint = hashlib.sha256(f"hash:{dim}:{seed}:{buckets}".encode()).hexdigest()[:16]
         self._tokenizer = tokenizer or WordTokenizer()
         self.calls = 0          # texts embedded so far: tests assert on it
@@ -80,6 +85,10 @@ class HashEmbedder:
         return self._embed(texts, instruction or "")
 
 
+register_embedder("hash", HashEmbedder.from_source)
+register_tokenizer("words", lambda directory: WordTokenizer())
+
+
 def peak_rss_kib() -> int:
     """This process's own peak RSS: VmHWM of its address space.
 
@@ -100,7 +109,7 @@ def peak_rss_kib() -> int:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from .build import IndexOptions, build_index
+    from indexer import IndexOptions, build_index
 
     parser = argparse.ArgumentParser(description="Index FOLDER into DB with a HashEmbedder (tests).")
     parser.add_argument("folder")
@@ -118,8 +127,6 @@ def main(argv: list[str] | None = None) -> None:
     embedder: str | HashEmbedder = f"hash:{args.dim}"
     if args.tokenizer:
         from transformers import AutoTokenizer
-
-        from .embedder import HFTokenizer
 
         embedder = HashEmbedder(args.dim, tokenizer=HFTokenizer(AutoTokenizer.from_pretrained(args.tokenizer, trust_remote_code=False)))
     report = build_index(args.folder, args.db, {f"hash-{args.dim}": embedder},

@@ -1,14 +1,13 @@
-"""SQLite tables (SQLAlchemy 2.x ORM) and the ordered list of schema migrations.
+"""SQLite tables as SQLAlchemy 2.x ORM models: what the code reads and writes through.
 
-Chunk ids are AUTOINCREMENT so an id is never reused: FAISS id == chunks.id in
-every encoder's index, and evaluation/UI references stay unambiguous.
+The tables themselves are created and changed only by the frozen DDL in ``migrations.py``; a test
+holds these models and that DDL to the same schema. Chunk ids are AUTOINCREMENT so an id is never
+reused: FAISS id == chunks.id in every encoder's index, and UI references stay unambiguous.
 """
 from __future__ import annotations
 
-from sqlalchemy import (Float, ForeignKey, Index as SqlIndex, Integer, String, Text, UniqueConstraint, text)
+from sqlalchemy import Float, ForeignKey, Index as SqlIndex, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -107,23 +106,5 @@ class Skipped(Base):
     mtime_ns: Mapped[int] = mapped_column(Integer, default=0)
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # what else the skip depended on (ctime, mode, size limit, extractor version; see sync.skip_key):
-    # a skip whose key changed is retried even if size and mtime did not
-    retry_key: Mapped[str] = mapped_column(Text, default="")
-
-
-def _v1(conn) -> None:
-    Base.metadata.create_all(conn)
-    # BM25 over the same chunks; rowid == chunks.id, maintained by the store next to chunks
-    conn.execute(text("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='unicode61')"))
-
-
-def _v2(conn) -> None:
-    """``skipped.retry_key``; older rows get '' and so are retried once."""
-    columns = {row[1] for row in conn.execute(text("PRAGMA table_info(skipped)"))}
-    if "retry_key" not in columns:  # v1 creates the current models, so a new database has it already
-        conn.execute(text("ALTER TABLE skipped ADD COLUMN retry_key TEXT NOT NULL DEFAULT ''"))
-
-
-# Migration i upgrades a database from version i to i+1; append, never edit.
-MIGRATIONS = [_v1, _v2]
-assert len(MIGRATIONS) == SCHEMA_VERSION
+    # a skip whose key changed is retried even if size and mtime did not (migration m002)
+    retry_key: Mapped[str] = mapped_column(Text, default="", server_default="")

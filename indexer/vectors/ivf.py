@@ -13,7 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import FaissFileError
+from ..errors import FaissFileError
 
 
 def wrap_ids(inner: faiss.Index) -> faiss.Index:

@@ -16,17 +16,18 @@ allowed vector.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+from typing import Iterator
 
 import faiss
 import numpy as np
 
-from .errors import FaissFileError, StorageError, UsageError, describe_storage_error
-from .faiss_gpus import GpuPlan, to_gpus, train_ivf_on_gpus
+from adaptation.storage import atomic_file
+
+from ..errors import FaissFileError, StorageError, UsageError, describe_storage_error
+from .gpus import GpuPlan, to_gpus, train_ivf_on_gpus
 from .ivf import list_ids, unwrap_legacy, wrap_ids
-from .store import fsync_dir
 
 TRAIN_POINTS_PER_CENTROID = 39      # faiss' own minimum recommendation
 MAX_TRAIN_SAMPLE = 256 * 1024
@@ -311,25 +312,41 @@ class VectorStore:
         return faiss.SearchParameters(**selector)
 
     def save(self, path: Path) -> None:
-        """Atomic: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new file;
-        a failure (disk full) removes the temp file and raises ``StorageError``."""
+        """Atomic (``atomic_file``): a crash leaves the old or the new file; a failure (disk full) leaves
+        no temp file and raises ``StorageError`` naming ``path``."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            faiss.write_index(self.index, str(tmp))
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            fsync_dir(path.parent)
-        except BaseException as err:
-            tmp.unlink(missing_ok=True)
-            if isinstance(err, RuntimeError):  # faiss reports a failed fwrite as a RuntimeError
-                raise StorageError(f"cannot write {path}: {faiss_reason(err)}") from err
-            if isinstance(err, OSError):  # name the file being written, not the removed temp file
-                named = OSError(err.errno, err.strerror, str(path)) if err.errno else err
-                raise StorageError(describe_storage_error(named)) from err
-            raise
+            with atomic_file(path) as tmp:
+                faiss.write_index(self.index, str(tmp))
+        except RuntimeError as err:  # faiss reports a failed fwrite as a RuntimeError
+            raise StorageError(f"cannot write {path}: {faiss_reason(err)}") from err
+        except OSError as err:  # name the file being written, not the removed temp file
+            named = OSError(err.errno, err.strerror, str(path)) if err.errno else err
+            raise StorageError(describe_storage_error(named)) from err
+
+
+class StoredVectors:
+    """A read-only view of one FAISS generation for whole-collection work (clustering): ids and float32
+    rows in blocks, whatever the index type, so its users never touch FAISS."""
+
+    def __init__(self, store: VectorStore):
+        self._store = store
+
+    @property
+    def count(self) -> int:
+        return self._store.ntotal
+
+    @property
+    def dim(self) -> int:
+        return self._store.dim
+
+    def ids(self) -> np.ndarray:
+        """Chunk ids in the index's own order (the order ``blocks`` yields them in)."""
+        return self._store.ids()
+
+    def blocks(self, size: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) blocks of at most ``size`` rows, in ``ids()`` order."""
+        ids = self._store.ids()
+        for start in range(0, len(ids), size):
+            part = ids[start:start + size]
+            yield part, np.asarray(self._store.reconstruct(part), dtype=np.float32)

@@ -21,9 +21,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .embedder import Embedder, LazyEmbedder, load_embedder
-from .embedding_engines import Batch, Embedded
-from .errors import UsageError
+from .embedders import Embedder, LazyEmbedder, load_embedder
+from .engines import Batch, Embedded
+from ..errors import UsageError
 
 
 @dataclass

@@ -7,7 +7,6 @@ encoder and generation), ``tokenizer/`` (the chunking tokenizer), ``index.json``
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +17,9 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import IndexFormatError, IndexLockedError, IndexNotFoundError
-from .schema import MIGRATIONS, SCHEMA_VERSION, SchemaVersion, Setting
+from ..errors import IndexFormatError, IndexLockedError, IndexNotFoundError
+from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .schema import SchemaVersion, Setting
 
 SQLITE_NAME = "metadata.sqlite"
 INDEX_JSON = "index.json"
@@ -157,26 +157,3 @@ def writer_alive(db: Path) -> bool:
     except PermissionError:  # alive, owned by another user
         return True
     return True
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk keeps no half-written temp file
-        raise
-    fsync_dir(path.parent)

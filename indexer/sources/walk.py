@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import UsageError
+from ..errors import UsageError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pdf", ".docx", ".py", ".js",
                  ".ts", ".java", ".c", ".h", ".cpp", ".hpp", ".cc", ".rs", ".go", ".rb", ".sh", ".toml", ".yaml",

@@ -1,17 +1,17 @@
-"""Search helpers: filters (path glob, file type), BM25 through FTS5, reciprocal rank fusion."""
+"""Queries over the metadata that search and the UI need: filters (path glob, file type), BM25 through FTS5,
+rows by id in parameter-sized batches."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import repeat
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator
 
 from sqlalchemy import select, text
 
 from .schema import Chunk, Document
-from .sources import glob_match
+from ..sources.walk import glob_match
 
-RRF_K = 60
+IN_BATCH = 900   # SQLite caps bound parameters per statement (999 in older builds)
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Where:
             types = where.get("type") or where.get("types") or ()
             types = (types,) if isinstance(types, str) else tuple(types)
             return cls.of(cls(path=where.get("path"), types=tuple(t.lower().lstrip(".") for t in types)))
-        raise TypeError("where must be None, a dict with 'path'/'type', or indexer.search.Where")
+        raise TypeError("where must be None, a dict with 'path'/'type', or indexer.Where")
 
 
 def allowed_chunk_ids(session, where: Where) -> list[int]:
@@ -38,10 +38,15 @@ def allowed_chunk_ids(session, where: Where) -> list[int]:
     if where.types:
         query = query.where(Document.doc_type.in_(where.types))
     docs = [i for i, p in session.execute(query) if not where.path or glob_match(p, where.path)]
-    ids: list[int] = []
-    for start in range(0, len(docs), 900):
-        ids += session.scalars(select(Chunk.id).where(Chunk.document_id.in_(docs[start:start + 900]))).all()
-    return sorted(ids)
+    return sorted(i for part in id_batches(docs) for i in session.scalars(select(Chunk.id).where(Chunk.document_id.in_(part))))
+
+
+def id_batches(ids: Iterable[int]) -> Iterator[list[int]]:
+    """``ids`` in parts of at most ``IN_BATCH``: the one way an ``IN (...)`` over an unbounded list of ids is
+    written (``for part in id_batches(ids): ... .in_(part)``)."""
+    ids = [int(i) for i in ids]
+    for start in range(0, len(ids), IN_BATCH):
+        yield ids[start:start + IN_BATCH]
 
 
 def fts_query(query: str) -> str:
@@ -60,13 +65,3 @@ def bm25(session, query: str, limit: int, allowed: set[int] | None = None) -> li
                                 "LIMIT :n"), {"q": expression, "n": fetch}).all()
     ids = [r[0] for r in rows if allowed is None or r[0] in allowed]
     return ids[:limit]
-
-
-def rrf(rankings: Iterable[list[int]], k: int = RRF_K,
-        weights: Sequence[float] | None = None) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: sum over rankings of weight / (k + rank) (weights default to 1)."""
-    scores: dict[int, float] = {}
-    for ranking, weight in zip(rankings, repeat(1.0) if weights is None else weights):
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

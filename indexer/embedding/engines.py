@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 
-from .embedder import Embedder
+from .embedders import Embedder
 
 Batch = tuple[np.ndarray, list[str]]          # chunk ids (int64), their texts
 Embedded = tuple[np.ndarray, np.ndarray]      # chunk ids, float32 vectors (n, dim)

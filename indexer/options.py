@@ -1,0 +1,29 @@
+"""``IndexOptions``: what one ``build_index`` run does (a dataclass, so the CLI, the demo and tests
+state a run the same way; chunking and FAISS settings default to what the database recorded)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .embedding.ray_engine import RayOptions
+
+
+@dataclass
+class IndexOptions:
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    chunk_tokens: int | None = None     # None: as recorded in the database, else 400
+    overlap: int | None = None          # None: as recorded, else 64
+    factory: str | None = None          # None: as recorded for the encoder, else "Flat"
+    rebuild: bool = False
+    hidden: bool = False
+    max_bytes: int = 50 << 20           # larger files are skipped (too_large) without being read
+    batch_docs: int = 64                # documents per phase-1 transaction ...
+    batch_chars: int = 32 << 20         # ... or fewer: it commits once its chunks hold this many characters
+    max_removal_batch_docs: int = 1024  # ... growing up to this when it removes vectors (see DocumentSync)
+    embed_batch: int = 256              # chunks per embedding call
+    commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
+    commit_growth: float = 0.25         # ... and at least this fraction of the index (keeps rewrites O(n) overall)
+    ray: RayOptions | None = None       # embed on a Ray cluster (Ray Data actors); None: in this process
+    progress: bool = True

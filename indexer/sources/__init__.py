@@ -1,0 +1,8 @@
+"""Sources: a folder -> the files to index (walk, filters, problems) -> their plain text (extract).
+
+The first step of the data flow: folder -> documents -> chunks -> vectors -> FAISS + SQLite.
+"""
+from .extract import EXTRACTOR_VERSION, Extracted, Skip, extract
+from .walk import FileEntry, Problem, Walker, glob_match
+
+__all__ = ["EXTRACTOR_VERSION", "Extracted", "FileEntry", "Problem", "Skip", "Walker", "extract", "glob_match"]
