@@ -36,8 +36,8 @@ def all_threads():
 
 def test_bundled_encoder_keeps_its_sts_dev_score(shared_data, all_threads):
     from adaptation import Encoder
-    from indexer.evaluation import sts
-    from indexer.evaluation.base import EvalSettings
+    from adaptation.evaluation import sts
+    from adaptation.evaluation.base import EvalSettings
 
     data = sts.load(shared_data / "stsbenchmark" / "sts-dev.csv")
     score = 100 * sts.run(Encoder.load(BUNDLED), data, EvalSettings(batch_size=64), "").main_score

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from adaptation import Encoder
 from adaptation.tiny import build_tiny_decoder
-from indexer.evaluation import EvalSettings, EncoderSpec, evaluate, load_report, to_rows
-from indexer.evaluation.cli import register
-from indexer.evaluation.errors import DataFormatError, EvaluationError
-from indexer.evaluation.report import to_markdown
+from adaptation.evaluation import EvalSettings, EncoderSpec, evaluate, load_report, to_rows
+from adaptation.evaluation.cli import register
+from adaptation.evaluation.errors import DataFormatError, EvaluationError
+from adaptation.evaluation.report import to_markdown
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is absent (evaluation sets not available)")
