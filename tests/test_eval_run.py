@@ -152,7 +152,7 @@ def test_bad_inputs_give_one_line_errors(tiny_encoders, tmp_path):
     (tmp_path / "r.json").write_text("{}")
     with pytest.raises(DataFormatError, match="not an l2v evaluation report"):
         load_report(tmp_path / "r.json")
-    done = subprocess.run([sys.executable, "-c", "from adaptation.cli import main; main()", "eval",
+    done = subprocess.run([sys.executable, "-c", "from search_ui.l2v import main; main()", "eval",
                            str(tiny_encoders[0]), "--task", f"retrieval:{tmp_path}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == DataFormatError.exit_code
