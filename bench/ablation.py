@@ -65,9 +65,9 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"needs the shared data at {DATA}")
 
-    from indexer.evaluation.base import EvalSettings
-    from indexer.evaluation.report import to_markdown
-    from indexer.evaluation.runner import EncoderSpec, evaluate
+    from adaptation.evaluation.base import EvalSettings
+    from adaptation.evaluation.report import to_markdown
+    from adaptation.evaluation.runner import EncoderSpec, evaluate
 
     builders = variants(args.base, args.run, args.max_length, args.supervised_run)
     chosen = [v for v in args.variants.split(",") if v] if args.variants is not None else list(builders)
@@ -92,7 +92,7 @@ def main() -> None:
 
 def merged(paths: list[Path]):
     """One report with every variant's column (same tasks and settings by construction)."""
-    from indexer.evaluation.report import load_report
+    from adaptation.evaluation.report import load_report
 
     reports = [load_report(p) for p in paths]
     combined = reports[0]

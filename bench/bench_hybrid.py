@@ -19,10 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from indexer import Index, IndexOptions, build_index  # noqa: E402
-from indexer.evaluation import metrics  # noqa: E402
-from indexer.evaluation.base import EvalSettings  # noqa: E402
-from indexer.evaluation.retrieval import load, subsample  # noqa: E402
-from indexer.store.queries import bm25, rrf  # noqa: E402
+from adaptation.evaluation import metrics  # noqa: E402
+from adaptation.evaluation.base import EvalSettings  # noqa: E402
+from adaptation.evaluation.retrieval import load, subsample  # noqa: E402
+from indexer.ranking import rrf  # noqa: E402
+from indexer.store.queries import bm25  # noqa: E402
 
 WORK = REPO / "bench" / "out" / "hybrid"
 

@@ -96,7 +96,7 @@ def bench_adapt(args) -> list[dict]:
     for nproc in args.nproc:
         with tempfile.TemporaryDirectory(prefix="l2v-scale-") as tmp:
             out = Path(tmp) / "run"
-            command = [sys.executable, "-m", "adaptation.cli", "adapt", args.base, "--out", str(out), "--steps", "mntp",
+            command = [sys.executable, "-m", "search_ui.l2v", "adapt", args.base, "--out", str(out), "--steps", "mntp",
                        "--mntp-data", str(WIKITEXT), "--max-steps", str(args.steps), "--batch-size", str(args.batch),
                        "--max-length", str(args.length), "--save-every", "0", "--nproc", str(nproc)]
             env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // nproc)))

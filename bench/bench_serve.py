@@ -28,7 +28,7 @@ QUERIES = ["walrus operator assignment expression", "underscores in numeric lite
            "generators and yield", "docstring conventions", "how do I name a private method",
            "what does the := operator do", "thousands separators in numbers", "explicit is better than implicit",
            "one-line docstrings"]
-CLI = [sys.executable, "-c", "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"]
+CLI = [sys.executable, "-c", "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -26,8 +26,8 @@ def main() -> None:
     from jsonl import emit
     from adaptation.training.config import RUN_CONFIG, RunConfig
     from adaptation.training.model import add_lora, load_encoder
-    from indexer.evaluation import sts
-    from indexer.evaluation.base import EvalSettings
+    from adaptation.evaluation import sts
+    from adaptation.evaluation.base import EvalSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("start")

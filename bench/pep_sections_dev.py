@@ -35,8 +35,8 @@ def dev_set() -> tuple[list[str], list[str]]:
 
 def score(encoder, queries: list[str], passages: list[str], instruction: str | None) -> dict[str, float]:
     """MRR@10 and accuracy@1 (x100) of ``encoder`` on the dev set; query i's relevant passage is passage i."""
-    from indexer.evaluation import metrics
-    from indexer.evaluation.retrieval import exact_search
+    from adaptation.evaluation import metrics
+    from adaptation.evaluation.retrieval import exact_search
 
     docs = encoder.encode(passages, normalize=True)
     vectors = encoder.encode(queries, instruction=instruction or None, normalize=True)

@@ -21,9 +21,9 @@ sys.path.insert(0, str(REPO))
 
 def main() -> None:
     from adaptation import Encoder
-    from indexer.evaluation import metrics
-    from indexer.evaluation.base import EvalSettings, embed
-    from indexer.evaluation.retrieval import exact_search, load, subsample
+    from adaptation.evaluation import metrics
+    from adaptation.evaluation.base import EvalSettings, embed
+    from adaptation.evaluation.retrieval import exact_search, load, subsample
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("encoder")

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .index import Index
     from .options import IndexOptions
     from .remote import run_search
+    from .reports import load_encoder_report
     from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, RunReport,
                           SearchResult, SkippedInfo)
     from .sources import Skip, extract
@@ -64,6 +65,7 @@ __getattr__, __all__ = lazy_exports(__name__, {
     ".index": ["Index"],
     ".options": ["IndexOptions"],
     ".remote": ["run_search"],
+    ".reports": ["load_encoder_report"],
     ".results": ["ChunkInfo", "DocumentHit", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "RunReport",
                  "SearchResult", "SkippedInfo"],
     ".sources": ["Skip", "extract"],

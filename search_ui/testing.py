@@ -38,7 +38,7 @@ def free_port() -> int:
 def start_ui(db: Path, port: int, log: Path, root: Path | None = None) -> subprocess.Popen:
     """``l2v ui DB --port PORT [--root ROOT]`` in its own process group; waits for Streamlit's health check."""
     out = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "-c", "from adaptation.cli import main; main()", "ui", str(db),
+    proc = subprocess.Popen([sys.executable, "-c", "from search_ui.l2v import main; main()", "ui", str(db),
                              "--port", str(port), *(["--root", str(root)] if root else [])], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"})
     deadline = time.time() + 60

@@ -36,8 +36,8 @@ def all_threads():
 
 def test_bundled_encoder_keeps_its_sts_dev_score(shared_data, all_threads):
     from adaptation import Encoder
-    from indexer.evaluation import sts
-    from indexer.evaluation.base import EvalSettings
+    from adaptation.evaluation import sts
+    from adaptation.evaluation.base import EvalSettings
 
     data = sts.load(shared_data / "stsbenchmark" / "sts-dev.csv")
     score = 100 * sts.run(Encoder.load(BUNDLED), data, EvalSettings(batch_size=64), "").main_score
@@ -81,7 +81,7 @@ def test_demo_indexes_and_searches_offline(tmp_path):
     docs.mkdir()
     for name in ("pep-0020.rst", "pep-0515.rst", "pep-0572.rst"):
         shutil.copy(sample_docs_path() / name, docs / name)
-    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    code = "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
     run = subprocess.run([sys.executable, "-c", code, "demo", "--no-ui", "--docs", str(docs), "--db",
                           str(tmp_path / "demo.l2v"), "--query", "walrus operator := assignment expressions"],
@@ -107,7 +107,7 @@ def test_a_new_database_says_which_encoder_it_gets(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "note.txt").write_text("The walrus operator assigns inside an expression.\n")
-    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    code = "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
     command = [sys.executable, "-c", code, "index", str(docs), "--db", str(tmp_path / "db")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)

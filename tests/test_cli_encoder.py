@@ -9,7 +9,7 @@ import numpy as np
 
 
 def l2v(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    code = "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 
@@ -52,7 +52,7 @@ def test_bad_option_values_are_usage_errors_not_tracebacks(tmp_path):
 def test_help_shows_defaults_and_extras_written_in_the_help_text():
     import os
 
-    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    code = "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
     out = subprocess.run([sys.executable, "-c", code, "index", "--help"], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "COLUMNS": "200"})
     assert out.returncode == 0, out.stderr

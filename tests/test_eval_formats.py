@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.evaluation import classification, clustering, instructions, retrieval, sts
-from indexer.evaluation.base import EvalSettings
-from indexer.evaluation.errors import DataFormatError, EvaluationError
-from indexer.evaluation.runner import EncoderSpec, TaskSpec
+from adaptation.evaluation import classification, clustering, instructions, retrieval, sts
+from adaptation.evaluation.base import EvalSettings
+from adaptation.evaluation.errors import DataFormatError, EvaluationError
+from adaptation.evaluation.runner import EncoderSpec, TaskSpec
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

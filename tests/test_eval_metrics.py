@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, v_measure_score
 
-from indexer.evaluation import metrics
+from adaptation.evaluation import metrics
 
 
 def test_perfect_ranking_has_ndcg_one():

@@ -8,8 +8,8 @@ from torch.utils.data import DataLoader
 
 from adaptation import Encoder
 from adaptation.tiny import build_tiny_decoder
-from indexer.evaluation.instructions import DATASET_INSTRUCTIONS
-from indexer.evaluation.mteb_adapter import MTEB_TYPE_DEFAULTS, MTEBEncoder
+from adaptation.evaluation.instructions import DATASET_INSTRUCTIONS
+from adaptation.evaluation.mteb_adapter import MTEB_TYPE_DEFAULTS, MTEBEncoder
 
 TEXTS = ["How do I reset my card PIN?", "The summit is the highest point.", "Rivers flow to the sea."]
 

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from adaptation import Encoder
 from adaptation.tiny import build_tiny_decoder
-from indexer.evaluation import EvalSettings, EncoderSpec, evaluate, load_report, to_rows
-from indexer.evaluation.cli import register
-from indexer.evaluation.errors import DataFormatError, EvaluationError
-from indexer.evaluation.report import to_markdown
+from adaptation.evaluation import EvalSettings, EncoderSpec, evaluate, load_report, to_rows
+from adaptation.evaluation.cli import register
+from adaptation.evaluation.errors import DataFormatError, EvaluationError
+from adaptation.evaluation.report import to_markdown
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is absent (evaluation sets not available)")
@@ -152,7 +152,7 @@ def test_bad_inputs_give_one_line_errors(tiny_encoders, tmp_path):
     (tmp_path / "r.json").write_text("{}")
     with pytest.raises(DataFormatError, match="not an l2v evaluation report"):
         load_report(tmp_path / "r.json")
-    done = subprocess.run([sys.executable, "-c", "from adaptation.cli import main; main()", "eval",
+    done = subprocess.run([sys.executable, "-c", "from search_ui.l2v import main; main()", "eval",
                            str(tiny_encoders[0]), "--task", f"retrieval:{tmp_path}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == DataFormatError.exit_code

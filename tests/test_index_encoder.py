@@ -126,7 +126,7 @@ def test_cli_search_and_status(built, app):
 
 def test_cli_errors_are_one_line(tmp_path):
     make_corpus(tmp_path / "docs", 1)
-    cli = [sys.executable, "-c", "from adaptation.cli import main; main()", "index"]
+    cli = [sys.executable, "-c", "from search_ui.l2v import main; main()", "index"]
     result = subprocess.run(cli + [str(tmp_path / "docs"), "--db", str(tmp_path / "db"), "--name", "x"],
                             capture_output=True, text=True)
     assert result.returncode == 2

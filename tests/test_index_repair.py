@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def l2v(*args, prelude: str = "", user: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``l2v ARGS`` in a fresh interpreter (``prelude``: Python run first, e.g. to inject a fault)."""
     code = f"{prelude}\nimport sys\nsys.argv = ['l2v', *{[str(a) for a in args]!r}]\n" \
-           "from adaptation.cli import main\nmain()\n"
+           "from search_ui.l2v import main\nmain()\n"
     command = [sys.executable, "-c", code]
     if user:
         command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]

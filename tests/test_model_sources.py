@@ -97,7 +97,7 @@ def test_unsupported_gguf_architecture_and_tensor_type_are_named(tiny_hf, tmp_pa
 
 def test_cli_reports_a_bad_gguf_in_one_line(tiny_hf, tmp_path, l2v_home):
     mamba = write_gguf(tiny_hf, tmp_path / "mamba.gguf", architecture="mamba")
-    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    code = "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
     run = subprocess.run([sys.executable, "-c", code, "encoder", "embed", str(mamba), "hello"], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "L2V_HOME": str(l2v_home)})
     assert run.returncode == UnsupportedModelError.exit_code
@@ -215,10 +215,8 @@ def test_adapt_index_and_search_on_a_gguf_base(tiny_gguf, tmp_path, l2v_home, sh
     """`l2v adapt` trains on a GGUF base (step dirs reference it, no copies); `l2v index/search` use the result."""
     from typer.testing import CliRunner
 
-    from adaptation.cli import _register_plugins, app
+    from search_ui.l2v import app
 
-    if not any(c.name == "adapt" for c in app.registered_commands):
-        _register_plugins()
     runner = CliRunner()
     wiki = shared_data / "wikitext-2" / "raw" / "wiki.test.raw"
     result = runner.invoke(app, ["adapt", str(tiny_gguf), "--out", str(tmp_path / "run"), "--steps", "mntp,simcse",

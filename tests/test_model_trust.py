@@ -36,7 +36,7 @@ def _evil_model_dir(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _l2v(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    code = "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
     env = {**os.environ, "PYTHONPATH": os.environ["PYTHONPATH"], "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=300, env=env)

@@ -21,7 +21,7 @@ from indexer import Index, build_index
 
 
 def l2v(*args: str, **env: str) -> subprocess.CompletedProcess:
-    code = "import sys; from adaptation.cli import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
+    code = "import sys; from search_ui.l2v import main; sys.argv = ['l2v'] + sys.argv[1:]; main()"
     environment = {**os.environ, "PYTHONPATH": os.environ["PYTHONPATH"], **env}
     for key in [k for k, v in env.items() if v == ""]:
         environment.pop(key)
@@ -30,7 +30,7 @@ def l2v(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def one_line_error(done: subprocess.CompletedProcess) -> str:
-    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("warning: l2v commands")]
+    lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in done.stderr, done.stderr[-2000:]
     return lines[0]
 

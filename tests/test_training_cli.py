@@ -26,10 +26,8 @@ TINY = ["--max-steps", "3", "--batch-size", "4", "--max-length", "32", "--save-e
 
 @pytest.fixture(scope="module")
 def cli():
-    from adaptation.cli import _register_plugins, app
+    from search_ui.l2v import app
 
-    if not any(c.name == "adapt" for c in app.registered_commands):
-        _register_plugins()
     runner = CliRunner()
     return lambda *args: runner.invoke(app, [str(a) for a in args])
 

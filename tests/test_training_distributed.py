@@ -41,7 +41,7 @@ def triples_file(tmp_path_factory) -> Path:
 
 
 def command(base: Path, out: Path, triples: Path, nproc: int = 1) -> list[str]:
-    return [sys.executable, "-m", "adaptation.cli", "adapt", str(base), "--out", str(out),
+    return [sys.executable, "-m", "search_ui.l2v", "adapt", str(base), "--out", str(out),
             "--steps", ",".join(STEPS), "--mntp-data", str(WIKITEXT), "--simcse-data", str(WIKI1M),
             "--supervised-data", str(triples), "--max-steps", "3", "--batch-size", "mntp=4,simcse=6,supervised=5",
             "--max-length", "mntp=32,simcse=24,supervised=24", "--lr", "1e-3", "--simcse-dropout", "0",
@@ -111,7 +111,7 @@ def test_a_killed_torchrun_job_resumes_to_the_same_weights(single, tiny_model_di
 
 
 def test_nproc_checks_the_command_before_launching(tmp_path):
-    done = run([sys.executable, "-m", "adaptation.cli", "adapt", str(tmp_path / "base"), "--out", str(tmp_path / "o"),
+    done = run([sys.executable, "-m", "search_ui.l2v", "adapt", str(tmp_path / "base"), "--out", str(tmp_path / "o"),
                 "--steps", "mntp", "--mntp-data", str(tmp_path / "missing.txt"), "--nproc", "2"])
     assert done.returncode != 0 and "Traceback" not in done.stderr and "torch.distributed" not in done.stderr
     assert done.stderr.strip().splitlines() == [f"error: --mntp-data {tmp_path / 'missing.txt'}: no such file; check the path"]

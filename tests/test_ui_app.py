@@ -291,7 +291,7 @@ def test_an_encoder_that_cannot_load_is_a_friendly_error(monkeypatch, ui_db, tmp
 
 
 def test_index_page_shows_an_evaluation_report(monkeypatch, ui_db, tmp_path):
-    from indexer.evaluation import Report, TaskResult
+    from adaptation.evaluation import Report, TaskResult
 
     def result(score: float) -> TaskResult:
         return TaskResult("sts", "sts/dev", "spearman", score, {"spearman": score})

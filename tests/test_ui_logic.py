@@ -203,7 +203,7 @@ def test_the_ui_root_is_given_or_confirmed_by_the_user_never_taken_from_the_data
 
 
 def test_l2v_ui_refuses_a_missing_database_in_one_line(tmp_path, monkeypatch, capsys):
-    from adaptation.cli import main
+    from search_ui.l2v import main
 
     monkeypatch.setattr(sys, "argv", ["l2v", "ui", str(tmp_path / "none")])
     with pytest.raises(SystemExit) as done:

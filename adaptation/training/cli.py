@@ -77,7 +77,7 @@ def adapt_cmd(
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Data-parallel processes on this machine (torchrun; gloo on CPU, one GPU each "
                                    "with nccl). --batch-size stays the global batch. Several nodes: run torchrun "
-                                   "yourself with `-m adaptation.cli adapt ...`."),
+                                   "yourself with `-m adaptation.training adapt ...`."),
 ) -> None:
     """Turn a decoder into an encoder: MNTP, then SimCSE or supervised contrastive (LLM2Vec)."""
     from .distributed import leave
@@ -112,7 +112,7 @@ def launch_torchrun(nproc: int) -> int:
         elif not arg.startswith("--nproc="):
             kept.append(arg)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "adaptation.cli", "adapt", *kept]
+               "-m", "adaptation.training", "adapt", *kept]
     return subprocess.call(command)
 
 

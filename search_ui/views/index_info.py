@@ -61,11 +61,11 @@ def render(idx, db: str, report: Path | None = None) -> None:
 
 def show_report(path: Path) -> None:
     from adaptation.errors import L2VError
-    from indexer.evaluation import load_report
+    from indexer import load_encoder_report
 
     st.subheader("Evaluation report")
     try:
-        rep = load_report(path)
+        rep = load_encoder_report(path)
     except L2VError as err:
         st.warning(str(err))
         return

@@ -1,4 +1,4 @@
-"""Retrieval on a BEIR folder: nDCG@10 (main), MRR@10 and recall@100 with exact FAISS search.
+"""Retrieval on a BEIR folder: nDCG@10 (main), MRR@10 and recall@100 with exact search.
 
 Documents are embedded as "title text" (BEIR/MTEB), queries with the retrieval
 instruction, documents with ``settings.document_instruction`` (none by default).
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from adaptation.numeric import unit_rows
 
 from . import metrics
 from .base import EvalSettings, TaskResult, embed
@@ -29,13 +31,46 @@ class RetrievalData:
     qrels: dict[str, dict[str, int]]
 
 
-def exact_search(doc_vectors: np.ndarray, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, row indices) by cosine, through the indexer's own exact store (GPU when present)."""
-    from indexer.vectors import VectorStore
+SCORE_BLOCK = 1 << 24   # scores computed at once (64 MB of float32): queries go in blocks of this / documents
 
-    store = VectorStore.create(doc_vectors.shape[1], "Flat")
-    store.add(np.arange(len(doc_vectors), dtype=np.int64), metrics.unit_rows(doc_vectors))
-    return store.search(metrics.unit_rows(query_vectors), min(k, len(doc_vectors)))
+
+def exact_search(doc_vectors: np.ndarray, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, row indices) by cosine, exact: inner products of unit rows, best first.
+
+    Both arrays have shape (queries, min(k, documents)); equal scores rank the lower document row first,
+    so the result never depends on the machine or on how the queries are split into blocks.
+    """
+    docs = unit_rows(doc_vectors)
+    queries = unit_rows(query_vectors)
+    k = max(0, min(k, len(docs)))
+    scores = np.empty((len(queries), k), dtype=np.float32)
+    rows = np.empty((len(queries), k), dtype=np.int64)
+    if k == 0 or not len(queries):
+        return scores, rows
+    step = max(1, SCORE_BLOCK // len(docs))
+    for start in range(0, len(queries), step):
+        block = queries[start:start + step] @ docs.T
+        top = _top_rows(block, k)
+        scores[start:start + step] = np.take_along_axis(block, top, axis=1)
+        rows[start:start + step] = top
+    return scores, rows
+
+
+def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the column indices of the k highest scores, by score descending then index ascending."""
+    if k < scores.shape[1]:
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # argpartition picks any of the columns tied with the k-th score; take the lowest-numbered ones instead
+        kth = np.take_along_axis(scores, top, axis=1).min(axis=1, keepdims=True)
+        tied = (scores == kth).sum(axis=1) > (np.take_along_axis(scores, top, axis=1) == kth).sum(axis=1)
+        for row in np.flatnonzero(tied):
+            above = np.flatnonzero(scores[row] > kth[row])
+            top[row] = np.concatenate([above, np.flatnonzero(scores[row] == kth[row])[:k - len(above)]])
+    else:
+        top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    picked = np.take_along_axis(scores, top, axis=1)
+    order = np.lexsort((top, -picked), axis=1)
+    return np.take_along_axis(top, order, axis=1)
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -99,9 +134,9 @@ def run(encoder, data: RetrievalData, settings: EvalSettings, instruction: str) 
     docs = embed(encoder, data.corpus_texts, settings.document_instruction, settings)
     queries = embed(encoder, data.query_texts, instruction, settings)
     _, rows = exact_search(docs, queries, max(settings.top_k, 100))
-    run_ = {q: [data.corpus_ids[r] for r in hits if r >= 0] for q, hits in zip(data.query_ids, rows)}
+    run_ = {q: [data.corpus_ids[r] for r in hits] for q, hits in zip(data.query_ids, rows)}
     scores = metrics.ranking_metrics(run_, data.qrels, ndcg_k=10, mrr_k=10, recall_k=100)
     details = {"queries": len(data.query_ids), "documents": len(data.corpus_ids), "instruction": instruction,
-               "document_instruction": settings.document_instruction, "search": "faiss.IndexFlatIP (cosine, exact)",
+               "document_instruction": settings.document_instruction, "search": "exact inner product (cosine)",
                **sampling}
     return TaskResult("retrieval", "", "ndcg@10", scores["ndcg@10"], scores, details, time.perf_counter() - start)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from adaptation.storage import write_json_atomic
 
 from .base import TaskResult
 from .errors import DataFormatError
@@ -24,7 +24,7 @@ def library_versions() -> dict[str, str]:
     from adaptation.config import library_versions as encoder_versions
 
     out = {"python": platform.python_version(), **encoder_versions()}
-    for pkg in ("numpy", "scikit-learn", "scipy", "faiss-cpu", "faiss-gpu"):
+    for pkg in ("numpy", "scikit-learn", "scipy"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -56,11 +56,7 @@ class Report:
     def save(self, path: str | Path) -> Path:
         """Atomic write: a crash never leaves half a report."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=2, default=_json_default)
-        os.replace(tmp, path)
+        write_json_atomic(path, self.to_dict(), default=_json_default)
         return path
 
     @property

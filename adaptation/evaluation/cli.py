@@ -1,4 +1,4 @@
-"""``l2v eval``: a thin command over ``indexer.evaluation.evaluate``."""
+"""``l2v eval``: a thin command over ``adaptation.evaluation.evaluate``."""
 from __future__ import annotations
 
 from pathlib import Path

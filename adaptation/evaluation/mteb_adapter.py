@@ -14,7 +14,7 @@ the task-type default. Retrieval documents (``prompt_type == document``) get
 (instruction, text) pairs, so instruction tokens are attended to but not pooled.
 
     import mteb
-    from indexer.evaluation.mteb_adapter import MTEBEncoder
+    from adaptation.evaluation.mteb_adapter import MTEBEncoder
     model = MTEBEncoder("path/to/encoder")
     mteb.evaluate(model, mteb.get_tasks(tasks=["STSBenchmark", "SciFact"]))
 """
@@ -25,8 +25,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from adaptation.numeric import unit_rows
+
 from .instructions import DATASET_INSTRUCTIONS, with_colon
-from .metrics import cosine_pairs, unit_rows
+from .metrics import cosine_pairs
 
 # mteb task types -> instruction when neither the task name nor the task carries one
 MTEB_TYPE_DEFAULTS = {
