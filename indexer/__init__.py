@@ -44,7 +44,8 @@ from adaptation.lazy import lazy_exports
 if TYPE_CHECKING:
     from .build import build_index
     from .defaults import (BASELINE_ENCODER_NAME, DEFAULT_ENCODER_NAME, baseline_encoder_path, default_encoder_path,
-                           sample_docs_path)
+                           demo_db_path, sample_docs_path)
+    from .errors import L2VError, UsageError
     from .embedding import Embedder, EncoderAdapter, default_name, load_embedder, resolve_source
     from .embedding.ray_engine import RayOptions
     from .index import Index
@@ -59,7 +60,8 @@ if TYPE_CHECKING:
 __getattr__, __all__ = lazy_exports(__name__, {
     ".build": ["build_index"],
     ".defaults": ["BASELINE_ENCODER_NAME", "DEFAULT_ENCODER_NAME", "baseline_encoder_path", "default_encoder_path",
-                  "sample_docs_path"],
+                  "demo_db_path", "sample_docs_path"],
+    ".errors": ["L2VError", "UsageError"],
     ".embedding": ["Embedder", "EncoderAdapter", "default_name", "load_embedder", "resolve_source"],
     ".embedding.ray_engine": ["RayOptions"],
     ".index": ["Index"],

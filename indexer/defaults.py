@@ -42,3 +42,10 @@ def sample_docs_path() -> Path | None:
     root = data_dir()
     path = root / "sample-docs" if root else None
     return path if path is not None and path.is_dir() else None
+
+
+def demo_db_path() -> Path:
+    """Where ``l2v demo`` keeps its database: beside the converted base models in the l2v cache."""
+    from adaptation.sources import cache_home
+
+    return cache_home() / "demo.l2v"

@@ -9,7 +9,7 @@ import sys
 
 import streamlit as st
 
-from adaptation.errors import L2VError
+from indexer import L2VError
 from search_ui.settings import db_path, report_path, root_path
 from search_ui.views import clusters, common, compare, index_info, search
 

@@ -16,9 +16,9 @@ DEFAULT_QUERY = "Which PEP added the walrus operator (assignment expressions)?"
 
 
 def default_db() -> Path:
-    from adaptation.sources import cache_home
+    from indexer import demo_db_path
 
-    return cache_home() / "demo.l2v"
+    return demo_db_path()
 
 
 def demo_encoders(encoder: str | None) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """User-facing errors of the UI (shown with ``st.error``; the CLI prints them on one line)."""
 from __future__ import annotations
 
-from adaptation.errors import L2VError, UsageError
+from indexer import L2VError, UsageError
 
 
 class UIError(L2VError):

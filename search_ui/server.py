@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from adaptation.errors import L2VError
+from indexer import L2VError
 from indexer import run_search
 
 MAX_BODY = 4 << 20          # 4 MiB of JSON per request

@@ -119,15 +119,18 @@ def test_layers_point_one_way():
     assert wrong == []
 
 
+COMPOSITION_ROOT = "search_ui.l2v"   # the one l2v app: imports each layer's register(app), by design
+
+
 def test_the_ui_sees_only_the_indexer_facade():
     """search_ui imports ``indexer`` (the facade) and nothing below it, nor SQL tables or FAISS."""
-    below = [(m, t) for m, targets in import_graph().items() if m.startswith("search_ui")
-             for t in targets if t.startswith("indexer.")]
+    below = [(m, t) for m, targets in import_graph().items() if m.startswith("search_ui") and m != COMPOSITION_ROOT
+             for t in targets if t.startswith("indexer.") or t.startswith("adaptation")]
     assert below == []
     for path in (REPO / "search_ui").rglob("*.py"):
         for node in _imports(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            assert not any(n == "faiss" or n.startswith("faiss.") for n in names), path
+            assert not any(n.split(".")[0] == "faiss" for n in names), path
 
 
 def test_no_test_double_on_the_production_path():

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import streamlit as st
 
-from adaptation.errors import L2VError
+from indexer import L2VError
 
 CSS = """
 <style>

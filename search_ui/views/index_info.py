@@ -60,7 +60,7 @@ def render(idx, db: str, report: Path | None = None) -> None:
 
 
 def show_report(path: Path) -> None:
-    from adaptation.errors import L2VError
+    from indexer import L2VError
     from indexer import load_encoder_report
 
     st.subheader("Evaluation report")

@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-from adaptation.errors import L2VError
+from indexer import L2VError
 
 from ..highlight import Passage, best_passage, best_passages, highlight_html
 from .. import url_state
