@@ -13,10 +13,9 @@ from conftest import REPO
 from indexer_helpers import hash_options, make_corpus
 
 from adaptation.errors import ModelNotFoundError, UsageError
-from adaptation.precision import grad_scaler
+from adaptation.precision import autocast, grad_scaler
 from adaptation.training.contrastive import backward_contrastive
 from adaptation.training.loop import LoopSettings, train
-from adaptation.training.model import precision
 from indexer import Index, build_index
 
 
@@ -77,7 +76,7 @@ def _underflowing_objective(weight: torch.nn.Parameter, scaler, chunk: int):
     inputs = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
 
     def embed(rows):
-        with precision("float16", "cpu"):
+        with autocast("float16", "cpu"):
             return inputs[rows] @ weight
 
     def objective(step: int) -> dict:

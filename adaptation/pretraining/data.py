@@ -13,6 +13,7 @@ from typing import Iterator
 
 import torch
 
+from ..training.data import derived_seed
 from .errors import PretrainDataError
 
 TEXT_SUFFIXES = (".txt", ".rst", ".md", ".raw")
@@ -129,7 +130,7 @@ class BlockSampler:
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            gen = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
             self._epoch, self._perm = epoch, torch.randperm(self.n_blocks, generator=gen)
         return self._perm
 

@@ -7,24 +7,17 @@ can be compared on WikiText-2 test.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
+from ..precision import autocast
 from .data import documents, pack_blocks, read_text, token_stream
 
 
-def autocast(device: str, dtype: str):
-    """bf16/fp16 autocast on CPU or CUDA; fp32 runs without it."""
-    if dtype == "float32":
-        return nullcontext()
-    return torch.autocast(device.split(":")[0], dtype=getattr(torch, dtype))
-
-
 @torch.no_grad()
-def perplexity(model, tokenizer, path: Path, seq_len: int, dtype: str = "bfloat16", device: str = "cpu",
-               batch_size: int = 8, max_blocks: int | None = None) -> dict:
+def perplexity(model: torch.nn.Module, tokenizer, path: Path, seq_len: int, dtype: str = "bfloat16",
+               device: str = "cpu", batch_size: int = 8, max_blocks: int | None = None) -> dict:
     """NLL over non-overlapping ``seq_len`` windows of the file's token stream.
 
     Every token but the first of each window is predicted (``1/seq_len`` of tokens go
@@ -40,7 +33,7 @@ def perplexity(model, tokenizer, path: Path, seq_len: int, dtype: str = "bfloat1
     nll, count = 0.0, 0
     for start in range(0, blocks.shape[0], batch_size):
         ids = blocks[start:start + batch_size].long().to(device)
-        with autocast(device, dtype):
+        with autocast(dtype, device):
             logits = model(input_ids=ids).logits
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
                                                  ids[:, 1:].reshape(-1), reduction="sum")

@@ -6,9 +6,7 @@ value can be overridden, per step where it makes sense.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
@@ -124,7 +122,3 @@ class RunConfig:
         """What must match for a checkpoint to be resumed (not e.g. save_every)."""
         return {"base_model": self.base_model, "seed": self.seed, "dtype": self.dtype,
                 "pooling": self.pooling, "step": asdict(replace(step, max_steps=0))}
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -20,6 +20,15 @@ from .errors import TrainingDataError
 DATASET_ALIASES = {"wikitext-103": ("wikitext", "wikitext-103-raw-v1"), "wikitext-2": ("wikitext", "wikitext-2-raw-v1")}
 
 
+def derived_seed(seed: int, n: int) -> int:
+    """The seed of draw ``n`` (an epoch's shuffle, a step's masking) of a run seeded ``seed``.
+
+    Every data-order and masking RNG of ``l2v adapt`` and ``l2v pretrain`` is seeded through this one formula, so
+    each draw is a pure function of (seed, n): a resumed run redraws exactly what an uninterrupted one drew.
+    """
+    return seed * 1_000_003 + n
+
+
 def describe_source(source: str) -> dict:
     """What a data source was, for run_config.json: a file's size and hash, or a dataset name."""
     path = Path(source).expanduser()
@@ -197,7 +206,7 @@ class BatchPlan:
         self.batches_per_epoch = len(self._plan(0))
 
     def _plan(self, epoch: int) -> list[list[int]]:
-        rng = random.Random(self.seed * 1_000_003 + epoch)
+        rng = random.Random(derived_seed(self.seed, epoch))
         by_group: dict[str, list[int]] = {}
         for i in range(self.n_items):
             by_group.setdefault(self.groups[i] if self.groups else "", []).append(i)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError
+from .data import derived_seed
 from .distributed import Ranks
 
 IGNORE = -100
@@ -107,7 +108,7 @@ class MNTPObjective:
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Masking depends only on (seed, step), so a resumed run masks exactly the same tokens."""
         ids = torch.tensor([self.blocks[i] for i in self.plan.batch(step)], dtype=torch.long)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, step))
         return mask_tokens(ids, self.special, self.mask_id, self.vocab_size, self.cfg.mask_prob,
                            self.cfg.mask_mode, generator)
 

@@ -11,7 +11,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ..config import AdapterEntry, EncoderConfig
@@ -129,13 +128,3 @@ def save_step(step_model: StepModel, name: str, target: Path, copy_base: bool,
         for filename, content in extra_files.items():
             (tmp / filename).write_text(content, encoding="utf-8")
     return target
-
-
-def precision(dtype: str, device: str):
-    """Autocast for bf16/fp16 training (frozen weights in that dtype, LoRA and loss in fp32)."""
-    from contextlib import nullcontext
-
-    if dtype == "float32":
-        return nullcontext()
-    return torch.autocast(device_type="cuda" if str(device).startswith("cuda") else "cpu",
-                          dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float16)

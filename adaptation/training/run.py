@@ -20,16 +20,15 @@ import numpy as np
 import torch
 
 from ..config import CONFIG_NAME, library_versions
-from ..precision import grad_scaler
-from ..storage import read_json_or_empty
-from .config import RUN_CONFIG, MASK_MODES, RunConfig, StepConfig, write_json
+from ..precision import autocast, grad_scaler
+from ..storage import read_json_or_empty, write_json_atomic
+from .config import RUN_CONFIG, MASK_MODES, RunConfig, StepConfig
 from .data import BatchPlan, check_source, describe_source, mntp_blocks, sentences, triples
 from .distributed import Ranks, join_from_environment
 from .errors import RunStateError, TrainingDataError
 from .loop import LoopSettings, train
 from .mntp import MNTPObjective, resolve_mask_token
-from .model import StepModel, add_lora, count_parameters, load_encoder, load_head, precision, save_step, \
-    set_attention_dropout
+from .model import StepModel, add_lora, count_parameters, load_encoder, load_head, save_step, set_attention_dropout
 from .simcse import SimCSEObjective
 from .supervised import SupervisedObjective
 from ..errors import UsageError
@@ -108,14 +107,14 @@ def prepare(step: StepConfig, config: RunConfig, source: str | Path,
     groups = [t.dataset for t in items] if step.name == "supervised" else None
     plan = BatchPlan(len(items), step.batch_size, config.seed, groups)
     facts["batches_per_epoch"] = plan.batches_per_epoch
-    autocast = lambda: precision(config.dtype, encoder.device)  # noqa: E731
+    mixed = lambda: autocast(config.dtype, encoder.device)  # noqa: E731
     scaler = grad_scaler(config.dtype, encoder.device)
     if step.name == "mntp":
-        objective = MNTPObjective(model, items, plan, step, mask_id, config.seed, autocast, scaler, ranks)
+        objective = MNTPObjective(model, items, plan, step, mask_id, config.seed, mixed, scaler, ranks)
     else:
         inputs = encoder.input_builder(step.max_length)
         cls = SimCSEObjective if step.name == "simcse" else SupervisedObjective
-        objective = cls(model, items, plan, step, inputs, autocast, scaler, ranks)
+        objective = cls(model, items, plan, step, inputs, mixed, scaler, ranks)
     return model, objective, facts
 
 
@@ -158,7 +157,7 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
         ranks.barrier()                   # every rank checked the directory before the main rank claims it
         if ranks.main:
             out.mkdir(parents=True, exist_ok=True)
-            write_json(out / RUN_CONFIG, config.to_dict())
+            write_json_atomic(out / RUN_CONFIG, config.to_dict())
     echo(f"{'plan' if dry_run else 'run'}: {config.base_model} -> {out} "
          f"(steps {','.join(s.name for s in config.steps)}, dtype {config.dtype}, seed {config.seed}"
          + (f", {ranks.world} processes: global batch split across them)" if ranks.distributed else ")"))
