@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ from safetensors.torch import load_file
 from adaptation.pretraining import PretrainConfig, pretrain
 from adaptation.pretraining.data import BlockSampler, documents, resolve_files
 from adaptation.pretraining.errors import PretrainDataError, ResumeError
-from adaptation.pretraining.train import lr_at
+from adaptation.pretraining.train import loop_settings
+from adaptation.training.loop import LoopSettings, checkpoint_info, learning_rate, train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WIKI = DATA / "wiki1m-sample" / "wiki1m_sample.txt"
@@ -115,7 +117,7 @@ def test_resume_refuses_changed_architecture_and_fresh_run_refuses_existing_chec
 @needs_data
 def test_fresh_run_ignores_data_cached_by_a_killed_run(corpus, tmp_path):
     pretrain(tiny_config(corpus, max_steps=4, eval_file=None), tmp_path, pause_after=1)
-    (tmp_path / "checkpoint" / "state.pt").unlink()  # as if killed before its first checkpoint
+    shutil.rmtree(tmp_path / "checkpoint" / "state")  # as if killed before its first checkpoint
     report = pretrain(tiny_config(corpus, max_steps=2, eval_file=None, vocab_size=330), tmp_path)
     assert report["steps"] == 2
     assert json.loads((tmp_path / "config.json").read_text())["vocab_size"] == 330
@@ -129,14 +131,45 @@ def test_time_budget_ends_cleanly_with_a_model(corpus, tmp_path):
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "tokenizer.json").is_file()
 
 
-def test_lr_schedule_warms_up_then_decays_to_floor():
-    cfg = PretrainConfig(lr=1e-3, warmup=10, max_steps=110, min_lr_ratio=0.1)
-    lrs = [lr_at(cfg, s, 0.0) for s in range(110)]
+def test_lr_schedule_warms_up_then_decays_to_floor(tmp_path):
+    cosine = loop_settings(PretrainConfig(lr=1e-3, warmup=10, max_steps=110, min_lr_ratio=0.1), tmp_path)
+    lrs = [learning_rate(s, cosine) for s in range(110)]
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
-    assert lr_at(cfg, 110, 0.0) == pytest.approx(1e-4)
-    timed = PretrainConfig(lr=1e-3, warmup=0, max_minutes=10, min_lr_ratio=0.1)
-    assert lr_at(timed, 5, 300.0) == pytest.approx(0.55e-3)  # half the time budget: half-way down the cosine
+    assert learning_rate(110, cosine) == pytest.approx(1e-4)
+    timed = loop_settings(PretrainConfig(lr=1e-3, warmup=0, max_minutes=10, min_lr_ratio=0.1), tmp_path)
+    assert learning_rate(5, timed, 300.0) == pytest.approx(0.55e-3)  # half the time budget: half-way down the cosine
+    linear = LoopSettings(max_steps=110, lr=1e-3, warmup=10, weight_decay=0.0, max_grad_norm=1.0, save_every=0,
+                          checkpoint_dir=tmp_path, log_path=tmp_path / "log.jsonl", identity={})  # l2v adapt's
+    assert learning_rate(9, linear) == pytest.approx(1e-3) and learning_rate(60, linear) == pytest.approx(0.5e-3)
+    assert learning_rate(110, linear) == 0.0
+
+
+def test_resume_of_a_checkpoint_in_the_old_format_says_start_again(tmp_path):
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "state.pt").write_bytes(b"written by l2v pretrain before the shared loop")
+    with pytest.raises(ResumeError, match="start again without --resume") as caught:
+        pretrain(PretrainConfig(), tmp_path, resume=True)
+    assert "\n" not in str(caught.value)
+
+
+def test_ctrl_c_checkpoints_and_logs_when_the_loop_is_asked_to(tmp_path):
+    weight = torch.nn.Parameter(torch.ones(2, 2))
+
+    def objective(step: int) -> dict:
+        if step == 2:
+            raise KeyboardInterrupt
+        weight.sum().backward()
+        return {"loss": 1.0, "tokens": 4}
+
+    settings = LoopSettings(max_steps=5, lr=1e-2, warmup=0, weight_decay=0.0, max_grad_norm=1.0, save_every=0,
+                            checkpoint_dir=tmp_path / "ck", log_path=tmp_path / "log.jsonl", identity={},
+                            save_on_interrupt=True, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(objective, {"w": weight}, settings, torch.nn.Module())
+    assert checkpoint_info(tmp_path / "ck")["step"] == 2  # the interrupted step is redone on --resume
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 2] and records[-1] == {"event": "interrupted", "step": 2}
 
 
 def test_block_sampler_is_a_permutation_per_epoch_and_deterministic():

@@ -74,7 +74,7 @@ def test_saved_step_embeds_like_the_model_in_training(tiny_model_dir, tmp_path):
         settings = LoopSettings(max_steps=step.max_steps, lr=step.lr, warmup=0, weight_decay=0.0, max_grad_norm=1.0,
                                 save_every=0, checkpoint_dir=tmp_path / "ck", log_path=tmp_path / f"{step.name}.jsonl",
                                 identity={})
-        assert train(objective, model.trainable(), settings, model.encoder.model)
+        assert train(objective, model.trainable(), settings, model.encoder.model).stopped_by == "max_steps"
         in_training = model.encoder.encode(PROBES)  # eval mode, adapter not merged
         source = save_step(model, step.name, tmp_path / "run" / step.name, True, {})
         reloaded = Encoder.load(source)

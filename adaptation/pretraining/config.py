@@ -1,9 +1,7 @@
 """Settings of one pretraining run, saved as JSON beside the model it produced."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 from .errors import ResumeError
 
@@ -78,10 +76,3 @@ class PretrainConfig:
         merged = self.to_dict()
         merged.update({k: v for k, v in overrides.items() if k in RESUMABLE and v is not None})
         return PretrainConfig.from_dict(merged)
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Atomic JSON write: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)

@@ -1,30 +1,41 @@
 """``pretrain``: a small Llama decoder trained from scratch, the library side of ``l2v pretrain``.
 
-fp32 master weights with bf16 autocast (fast on CPUs with bf16 units and on GPUs),
-AdamW, linear warmup then cosine decay, gradient clipping, gradient accumulation over
-packed blocks, periodic atomic checkpoints, and a time budget that ends cleanly.
+Pretraining is one more objective over the training loop ``l2v adapt`` uses (``adaptation.training.loop``),
+so the two commands share one checkpoint format, LR schedule, loss scaling and resume path. This file adds
+only what is pretraining's own: the tokenizer and packed blocks, a freshly initialised model whose every
+weight is trained, next-token loss with gradient accumulation over micro-batches, and the final report.
+
+fp32 master weights with bf16 autocast (fast on CPUs with bf16 units and on GPUs), AdamW (betas 0.9/0.95),
+linear warmup then cosine decay to ``min_lr_ratio`` over the step or time budget, and a time budget that ends
+cleanly with a checkpoint. Layout of ``out``::
+
+    checkpoint/tokenizer/, checkpoint/blocks.pt   the data, cached so that a resume trains on the same blocks
+    checkpoint/state/                             the loop's checkpoint (weights, optimizer, the run's config)
+    train_log.jsonl                               data/start/resume/eval/done events and step lines
+    config.json, model.safetensors, tokenizer     the model (Hugging Face format), with pretrain_config.json
+                                                  and pretrain_report.json (validation perplexity)
 """
 from __future__ import annotations
 
-import json
-import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..precision import grad_scaler
-from .config import PretrainConfig, write_json
+from ..precision import autocast, grad_scaler
+from ..storage import write_json_atomic
+from ..training.loop import LoopResult, LoopSettings, append_log, checkpoint_info, train
+from .config import RESUMABLE, PretrainConfig
 from .data import BlockSampler, describe_files, iter_documents, pack_blocks, resolve_files, token_stream, train_tokenizer
 from .errors import ResumeError
-from .evaluate import autocast, perplexity
+from .evaluate import perplexity
 
 CKPT = "checkpoint"
+STATE = "state"
+OLD_STATE = "state.pt"  # the checkpoint of l2v pretrain before it shared adapt's loop: not resumable
 
 
-def build_model(cfg: PretrainConfig, tokenizer):
+def build_model(cfg: PretrainConfig, tokenizer) -> torch.nn.Module:
     """A randomly initialised LlamaForCausalLM with tied input/output embeddings."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -36,44 +47,62 @@ def build_model(cfg: PretrainConfig, tokenizer):
     return LlamaForCausalLM(config).float()
 
 
-def lr_at(cfg: PretrainConfig, step: int, elapsed: float) -> float:
-    """Warmup over ``cfg.warmup`` steps, then cosine to ``min_lr_ratio * lr`` over the step or time budget."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = 0.0
-    if cfg.max_steps:
-        progress = max(progress, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
-    if cfg.max_minutes:
-        progress = max(progress, elapsed / (cfg.max_minutes * 60))
-    progress = min(1.0, progress)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+def loop_settings(cfg: PretrainConfig, out: Path, resume: bool = False, pause_after: int | None = None) -> LoopSettings:
+    """The training loop configured as ``l2v pretrain``; the whole config is the checkpoint's identity, so a
+    ``--resume`` reads it back (only the ``RESUMABLE`` settings may change)."""
+    return LoopSettings(
+        max_steps=cfg.max_steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.grad_clip, save_every=0, checkpoint_dir=out / CKPT / STATE, log_path=out / "train_log.jsonl",
+        identity=cfg.to_dict(), may_change=RESUMABLE, resume=resume, schedule="cosine", min_lr_ratio=cfg.min_lr_ratio,
+        betas=(0.9, 0.95), max_minutes=cfg.max_minutes, save_every_minutes=cfg.checkpoint_minutes,
+        final_checkpoint=True, save_on_interrupt=True, pause_after=pause_after, log_every=cfg.log_every,
+        eval_every=cfg.eval_every, progress=cfg.progress, desc="pretrain",
+        oom_advice="lower --micro-batch (the same --batch-size takes more accumulation steps) or --seq-len")
 
 
-def make_optimizer(model, cfg: PretrainConfig) -> torch.optim.AdamW:
-    """AdamW; no weight decay on norms (1-d weights). Tied embeddings appear once."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    other = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": other, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+class NextTokenObjective:
+    """One optimiser step: ``batch_size`` packed blocks as ``batch_size / micro_batch`` accumulated micro-batches.
+
+    Blocks come from a seeded permutation per epoch (``BlockSampler``), so step n's blocks depend only on n.
+    """
+
+    def __init__(self, model: torch.nn.Module, blocks: torch.Tensor, cfg: PretrainConfig, device: str,
+                 scaler: torch.amp.GradScaler | None):
+        self.model, self.blocks, self.cfg, self.device, self.scaler = model, blocks, cfg, device, scaler
+        self.sampler = BlockSampler(blocks.shape[0], cfg.seed)
+        self.accum = cfg.batch_size // cfg.micro_batch
+
+    def __call__(self, step: int) -> dict:
+        cfg, loss_sum = self.cfg, 0.0
+        for micro in range(self.accum):
+            idx = self.sampler.indices((step * self.accum + micro) * cfg.micro_batch, cfg.micro_batch)
+            ids = self.blocks[idx].long().to(self.device)
+            with autocast(cfg.dtype, self.device):
+                loss = self.model(input_ids=ids, labels=ids).loss
+            scaled = loss / self.accum
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            loss_sum += float(loss.detach()) / self.accum
+        tokens = cfg.batch_size * cfg.seq_len
+        return {"loss": loss_sum, "tokens": tokens, "tokens_seen": (step + 1) * tokens}
 
 
-@dataclass
-class State:
-    step: int = 0
-    tokens: int = 0
-    elapsed: float = 0.0  # training seconds, summed over resumed segments
+def _session_config(cfg: PretrainConfig, out: Path, resume: bool, overrides: dict,
+                    saved: dict | None) -> PretrainConfig:
+    """The settings this session runs: on ``--resume`` those of the ``saved`` checkpoint, with the resumable
+    ``overrides``."""
+    if not resume:
+        if saved is not None:
+            raise ResumeError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+        return cfg
+    if saved is None and (out / CKPT / OLD_STATE).is_file():
+        raise ResumeError(f"--resume: {out} holds a checkpoint of an older l2v pretrain that cannot be continued; "
+                          "start again without --resume")
+    if saved is None:
+        raise ResumeError(f"--resume: {out} has no checkpoint ({CKPT}/{STATE}); start without --resume")
+    return PretrainConfig.from_dict(saved["identity"]).resumed_with(overrides)
 
 
-def save_checkpoint(out: Path, model, optimizer, state: State, cfg: PretrainConfig) -> None:
-    """Atomic: written to a temporary file and renamed over the previous checkpoint."""
-    path = out / CKPT / "state.pt"
-    tmp = path.with_name("state.pt.tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state.__dict__,
-                "config": cfg.to_dict()}, tmp)
-    os.replace(tmp, path)
-
-
-def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log, reuse: bool):
+def _prepare(cfg: PretrainConfig, out: Path, files: list[Path], log, reuse: bool) -> tuple[object, torch.Tensor]:
     """Tokenizer + packed blocks, cached under ``out/checkpoint`` so a resume reuses them exactly.
 
     A fresh run always rebuilds them: a cache left by a killed run may come from other data.
@@ -103,151 +132,52 @@ def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = False, overrid
     """
     started = time.time()
     out = Path(out)
-    saved = None
-    if resume:
-        if not (out / CKPT / "state.pt").is_file():
-            raise ResumeError(f"--resume: {out} has no checkpoint ({CKPT}/state.pt); start without --resume")
-        saved = torch.load(out / CKPT / "state.pt", weights_only=False)
-        cfg = PretrainConfig.from_dict(saved["config"]).resumed_with(overrides or {})
-    elif (out / CKPT / "state.pt").is_file():
-        raise ResumeError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+    saved = checkpoint_info(out / CKPT / STATE)
+    cfg = _session_config(cfg, out, resume, overrides or {}, saved)
     cfg.validate()
     files = resolve_files(cfg.data, cfg.eval_file)
     cfg.data = [str(f) for f in files]
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "train_log.jsonl").open("a") as log_file:
-        def log(record: dict) -> None:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
-
-        run = _Run(cfg, out, log, files, saved)
-        try:
-            stopped_by = run.train(pause_after)
-        except KeyboardInterrupt:
-            run.checkpoint()
-            log({"event": "interrupted", "step": run.state.step, "tokens": run.state.tokens})
-            raise
-        run.checkpoint()
-        if stopped_by == "paused":
-            return {"paused": True, "steps": run.state.step, "tokens_seen": run.state.tokens}
-        report = _finish(cfg, out, run.model, run.tokenizer, run.state, files, run.blocks, run.device, stopped_by, log)
+    settings = loop_settings(cfg, out, resume, pause_after)
+    log = lambda record: append_log(settings.log_path, record)  # noqa: E731
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer, blocks = _prepare(cfg, out, files, log, reuse=resume)
+    model = build_model(cfg, tokenizer).to(device)
+    if saved is not None:
+        log({"event": "resume", "step": saved["step"], "tokens": saved["step"] * cfg.batch_size * cfg.seq_len})
+    else:
+        log({"event": "start", "params": sum(p.numel() for p in model.parameters()), "config": cfg.to_dict()})
+    objective = NextTokenObjective(model, blocks, cfg, device, grad_scaler(cfg.dtype, device))
+    quick_eval = lambda: _quick_eval(cfg, model, tokenizer, device)  # noqa: E731
+    result = train(objective, dict(model.named_parameters()), settings, model, objective.scaler,
+                   evaluate=quick_eval if cfg.eval_file else None)
+    if result.stopped_by == "paused":
+        return {"paused": True, "steps": result.steps, "tokens_seen": result.steps * cfg.batch_size * cfg.seq_len}
+    report = _finish(cfg, out, model, tokenizer, result, files, blocks, device, log)
     report["process_wall_s"] = round(time.time() - started, 1)
-    write_json(out / "pretrain_report.json", report)
+    write_json_atomic(out / "pretrain_report.json", report)
     return report
 
 
-class _Run:
-    """One training session: model, optimiser, data order and the step loop."""
-
-    def __init__(self, cfg: PretrainConfig, out: Path, log, files: list[Path], saved: dict | None):
-        self.cfg, self.out, self.log = cfg, out, log
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer, self.blocks = _prepare(cfg, out, files, log, reuse=saved is not None)
-        self.model = build_model(cfg, self.tokenizer).to(self.device)
-        self.optimizer = make_optimizer(self.model, cfg)
-        self.scaler = grad_scaler(cfg.dtype, self.device)  # float16 only (see adaptation.precision)
-        self.state = State()
-        if saved is not None:
-            self.model.load_state_dict(saved["model"])
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.state = State(**saved["state"])
-            log({"event": "resume", "step": self.state.step, "tokens": self.state.tokens})
-        else:
-            log({"event": "start", "params": sum(p.numel() for p in self.model.parameters()), "config": cfg.to_dict()})
-        self.sampler = BlockSampler(self.blocks.shape[0], cfg.seed)
-        self.segment_start = time.time()
-
-    def elapsed(self) -> float:
-        return self.state.elapsed + time.time() - self.segment_start
-
-    def checkpoint(self) -> None:
-        now = time.time()
-        self.state.elapsed += now - self.segment_start
-        self.segment_start = now
-        save_checkpoint(self.out, self.model, self.optimizer, self.state, self.cfg)
-
-    def step(self) -> tuple[float, float, float]:
-        """One optimiser step over ``batch_size`` blocks; returns (loss, lr, grad norm)."""
-        cfg = self.cfg
-        accum = cfg.batch_size // cfg.micro_batch
-        lr = lr_at(cfg, self.state.step, self.elapsed())
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        step_loss = 0.0
-        for micro in range(accum):
-            idx = self.sampler.indices((self.state.step * accum + micro) * cfg.micro_batch, cfg.micro_batch)
-            ids = self.blocks[idx].long().to(self.device)
-            with autocast(self.device, cfg.dtype):
-                loss = self.model(input_ids=ids, labels=ids).loss
-            scaled = loss / accum
-            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-            step_loss += float(loss.detach()) / accum
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
-        if self.scaler is not None:  # skips the step if float16 gradients overflowed, adapts the scale
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.state.step += 1
-        self.state.tokens += cfg.batch_size * cfg.seq_len
-        return step_loss, lr, grad_norm
-
-    def train(self, pause_after: int | None) -> str:
-        """Step until a budget is spent; returns what stopped it."""
-        from ..progress import ProgressBar
-
-        cfg, state = self.cfg, self.state
-        self.model.train()
-        budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
-        first, last_ckpt = state.step, time.time()
-        bar = ProgressBar(total=cfg.max_steps, initial=state.step, disable=not cfg.progress, unit="step",
-                          dynamic_ncols=True)
-        window_loss, window_steps, window_time = 0.0, 0, time.time()
-        stopped_by = "max_steps"
-        while cfg.max_steps is None or state.step < cfg.max_steps:
-            if self.elapsed() >= budget:
-                stopped_by = "max_minutes"
-                break
-            if pause_after is not None and state.step - first >= pause_after:
-                stopped_by = "paused"
-                break
-            loss, lr, grad_norm = self.step()
-            window_loss, window_steps = window_loss + loss, window_steps + 1
-            now = time.time()
-            tok_s = window_steps * cfg.batch_size * cfg.seq_len / max(now - window_time, 1e-9)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tok_s:,.0f}")
-            if state.step % cfg.log_every == 0:
-                self.log({"step": state.step, "loss": round(window_loss / window_steps, 4), "lr": lr,
-                          "grad_norm": round(grad_norm, 3), "tokens": state.tokens,
-                          "elapsed_s": round(self.elapsed(), 1), "tokens_per_s": round(tok_s, 1)})
-                window_loss, window_steps, window_time = 0.0, 0, now
-            if cfg.eval_every and cfg.eval_file and state.step % cfg.eval_every == 0:
-                quick = perplexity(self.model, self.tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype,
-                                   self.device, max_blocks=cfg.eval_blocks or 32)
-                self.log({"event": "eval", "step": state.step, "token_ppl": quick["token_ppl"],
-                          "word_ppl": quick["word_ppl"], "blocks": quick["blocks"]})
-                window_time = time.time()  # evaluation time is not training throughput
-            if now - last_ckpt >= cfg.checkpoint_minutes * 60:
-                self.checkpoint()
-                last_ckpt = now
-        bar.close()
-        return stopped_by
+def _quick_eval(cfg: PretrainConfig, model: torch.nn.Module, tokenizer, device: str) -> dict:
+    """Validation perplexity on the first ``eval_blocks`` (default 32) blocks, during training."""
+    quick = perplexity(model, tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype, device,
+                       max_blocks=cfg.eval_blocks or 32)
+    return {k: quick[k] for k in ("token_ppl", "word_ppl", "blocks")}
 
 
-def _finish(cfg, out: Path, model, tokenizer, state: State, files, blocks, device: str, stopped_by: str, log) -> dict:
+def _finish(cfg: PretrainConfig, out: Path, model: torch.nn.Module, tokenizer, result: LoopResult, files: list[Path],
+            blocks: torch.Tensor, device: str, log) -> dict:
     """Write the HF model dir, the exact settings, and the report (with validation perplexity)."""
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    report = {"steps": state.step, "tokens_seen": state.tokens, "wall_time_s": round(state.elapsed, 1),
-              "tokens_per_s": round(state.tokens / max(state.elapsed, 1e-9), 1), "stopped_by": stopped_by,
+    tokens, seconds = result.steps * cfg.batch_size * cfg.seq_len, round(result.elapsed, 1)
+    report = {"steps": result.steps, "tokens_seen": tokens, "wall_time_s": seconds,
+              "tokens_per_s": round(tokens / max(result.elapsed, 1e-9), 1), "stopped_by": result.stopped_by,
               "params": sum(p.numel() for p in model.parameters()), "train_tokens": int(blocks.numel()),
-              "epochs": round(state.tokens / blocks.numel(), 3), "device": device, "threads": torch.get_num_threads()}
+              "epochs": round(tokens / blocks.numel(), 3), "device": device, "threads": torch.get_num_threads()}
     if cfg.eval_file:
         t0 = time.time()
         report["validation"] = perplexity(model, tokenizer, Path(cfg.eval_file), cfg.seq_len, cfg.dtype, device,
@@ -255,10 +185,10 @@ def _finish(cfg, out: Path, model, tokenizer, state: State, files, blocks, devic
         report["validation"]["seconds"] = round(time.time() - t0, 1)
     from ..config import library_versions
 
-    write_json(out / "pretrain_config.json", {**cfg.to_dict(), "data_files": describe_files(files),
-                                              "tokens_seen": state.tokens, "wall_time_s": round(state.elapsed, 1),
-                                              "versions": library_versions()})
-    write_json(out / "pretrain_report.json", report)
+    write_json_atomic(out / "pretrain_config.json", {**cfg.to_dict(), "data_files": describe_files(files),
+                                                     "tokens_seen": tokens, "wall_time_s": seconds,
+                                                     "versions": library_versions()})
+    write_json_atomic(out / "pretrain_report.json", report)
     log({"event": "done", **{k: v for k, v in report.items() if k != "validation"},
          **({"val_token_ppl": report["validation"]["token_ppl"], "val_word_ppl": report["validation"]["word_ppl"]}
             if "validation" in report else {})})

@@ -178,7 +178,8 @@ def adapt(config: RunConfig, *, resume: bool = False, dry_run: bool = False, sto
             max_grad_norm=step.max_grad_norm, save_every=config.save_every,
             checkpoint_dir=out / "checkpoints" / step.name, log_path=out / "logs" / f"{step.name}.jsonl",
             identity=config.identity(step), resume=resume, stop_after=stop_after, desc=step.name)
-        if not train(objective, model.trainable(), settings, model.encoder.model, objective.scaler, ranks):
+        result = train(objective, model.trainable(), settings, model.encoder.model, objective.scaler, ranks)
+        if result.stopped_by == "stopped":
             echo(f"step {step.name}: stopped after {stop_after} steps; continue with --resume")
             return written
         if ranks.main:
