@@ -54,7 +54,7 @@ def main() -> None:
         print("\n| step | tokens | train loss | lr | tokens/s | quick val token ppl |\n|---|---|---|---|---|---|")
         for r in chosen:
             quick = evals.get(r["step"], {}).get("token_ppl")
-            print(f"| {r['step']} | {r['tokens']:,} | {r['loss']:.3f} | {r['lr']:.2e} | {r['tokens_per_s']:,.0f} | "
+            print(f"| {r['step']} | {r.get('tokens_seen', r['tokens']):,} | {r['loss']:.3f} | {r['lr']:.2e} | {r['tokens_per_s']:,.0f} | "
                   f"{'' if quick is None else f'{quick:.1f}'} |")
 
 

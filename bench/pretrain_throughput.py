@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from pathlib import Path
 
 import torch
 
 from adaptation.pretraining.config import PretrainConfig
 from adaptation.pretraining.data import (default_data_files, iter_documents, pack_blocks, shared_data_dir,
                                          token_stream, train_tokenizer)
-from adaptation.pretraining.evaluate import autocast
-from adaptation.pretraining.train import build_model, make_optimizer
+from adaptation.precision import autocast
+from adaptation.pretraining.train import build_model, loop_settings
+from adaptation.training.loop import make_optimizer
 
 
 def main() -> None:
@@ -44,12 +46,12 @@ def main() -> None:
                 torch.set_num_threads(threads)
                 cfg = PretrainConfig(seq_len=seq_len, dtype=dtype)
                 model = build_model(cfg, tokenizer)
-                opt = make_optimizer(model, cfg)
+                opt = make_optimizer(dict(model.named_parameters()), loop_settings(cfg, Path(".")))
                 times = []
                 for step in range(args.steps + 1):  # first step warms up kernels
                     ids = blocks[step * micro:(step + 1) * micro].long()
                     t0 = time.perf_counter()
-                    with autocast("cpu", dtype):
+                    with autocast(dtype, "cpu"):
                         loss = model(input_ids=ids, labels=ids).loss
                     loss.backward()
                     opt.step()

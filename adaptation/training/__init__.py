@@ -1,8 +1,9 @@
 """The three LLM2Vec adaptation steps (MNTP, SimCSE, supervised contrastive) as one run.
 
 ``adapt(RunConfig(...))`` is the library entry point; ``l2v adapt`` is a thin
-CLI over it (``cli.py``). One shared training loop (``loop.py``); each
-objective is one short module exposing a loss over a batch.
+CLI over it (``cli.py``). One shared training loop (``loop.py``), which
+``l2v pretrain`` runs too; each objective is one short module exposing a loss
+over a batch.
 """
 from typing import TYPE_CHECKING
 

@@ -208,6 +208,17 @@ def _record(step: int, lr: float, grad_norm: float, window: list[tuple[dict, flo
             "elapsed_s": round(elapsed, 1)}
 
 
+def _session_over(s: LoopSettings, step: int, start: int, elapsed: float) -> str | None:
+    """Why the loop ends before step ``step`` (``max_steps``, ``max_minutes`` or ``paused``), or None."""
+    if s.max_steps is not None and step >= s.max_steps:
+        return "max_steps"
+    if s.max_minutes is not None and elapsed >= s.max_minutes * 60:
+        return "max_minutes"
+    if s.pause_after is not None and step - start >= s.pause_after:
+        return "paused"
+    return None
+
+
 def _checkpoint_due(s: LoopSettings, step: int, since_save: float) -> bool:
     """Every ``save_every`` steps or ``save_every_minutes``; not at ``max_steps`` (what ends there is saved anyway)."""
     if s.max_steps is not None and step >= s.max_steps:
@@ -262,18 +273,11 @@ def train(objective: Callable[[int], dict], params: dict[str, torch.nn.Parameter
     session = last_save = time.perf_counter()
     elapsed = lambda: before + time.perf_counter() - session  # noqa: E731  (training seconds, all sessions)
     window: list[tuple[dict, float]] = []
-    stopped_by = "max_steps"
     log_file = _open_log(s.log_path, start) if ranks.main else contextlib.nullcontext()
     with log_file as log, ProgressBar(total=s.max_steps, initial=start, desc=s.desc, unit="step", dynamic_ncols=True,
                                       disable=not (ranks.main and s.progress)) as bar:
         try:
-            while s.max_steps is None or step < s.max_steps:
-                if s.max_minutes is not None and elapsed() >= s.max_minutes * 60:
-                    stopped_by = "max_minutes"
-                    break
-                if s.pause_after is not None and step - start >= s.pause_after:
-                    stopped_by = "paused"
-                    break
+            while (stopped_by := _session_over(s, step, start, elapsed())) is None:
                 lr = learning_rate(step, s, elapsed())
                 for group in optimizer.param_groups:
                     group["lr"] = lr
