@@ -39,6 +39,8 @@ ADAPT_OOM_ADVICE = ("lower --batch-size or --max-length, or use --grad-cache-chu
 
 @dataclass
 class LoopSettings:
+    """What one run of the loop is told; the defaults are ``l2v adapt``'s, pretrain sets the rest."""
+
     max_steps: int | None         # None: only the time budget ends the run
     lr: float
     warmup: int
@@ -72,6 +74,8 @@ class LoopSettings:
 
 @dataclass
 class LoopResult:
+    """How a call of :func:`train` ended."""
+
     stopped_by: Literal["max_steps", "max_minutes", "paused", "stopped"]
     steps: int        # optimizer steps done, over all sessions of the run
     elapsed: float    # training seconds, over all sessions of the run
