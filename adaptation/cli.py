@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from .hardware import DTYPE_HELP
+
 encoder_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect encoders and embed texts.")
 
 
@@ -32,7 +34,7 @@ def encoder_embed(
     texts: list[str] = typer.Argument(..., metavar="TEXTS", help="One or more texts."),
     instruction: Optional[str] = typer.Option(None, "--instruction", "-i", help="Instruction prefixed to every text."),
     pooling: Optional[str] = typer.Option(None, help="mean | weighted_mean | last_token | bos"),
-    dtype: str = typer.Option("float32", help="float32 | bfloat16"),
+    dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
     similarities: bool = typer.Option(False, "--similarities", "-s", help="Print cosine similarities instead of vectors."),
 ) -> None:
     """Embed texts and print the vectors (JSON) or their cosine similarity matrix."""

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import loading, sources
+from . import hardware, loading, sources
 from .adapters import adapter_identity, adapter_weight_file, apply_adapter, copy_adapter
 from .bidirectional import encoder_attention_mask, position_ids_from_mask, set_bidirectional
 from .config import BASE_SUBDIR, AdapterEntry, EncoderConfig, library_versions
@@ -37,8 +37,9 @@ class Encoder:
 
     def __init__(self, model: torch.nn.Module, tokenizer, config: EncoderConfig,
                  adapter_dirs: Sequence[Path] = (), base_dir: Path | None = None, device: str = "cpu",
-                 pack: bool | None = None):
+                 pack: bool | None = None, dtype_reason: str = ""):
         self.model = model
+        self.dtype_reason = dtype_reason  # why it runs in config.dtype (hardware probe, asked for, L2V_DTYPE)
         self.tokenizer = tokenizer
         self.config = config
         self.adapter_dirs = [Path(d) for d in adapter_dirs]
@@ -52,6 +53,7 @@ class Encoder:
         self.tokens_per_forward: int | None = None
         if torch.device(device).type == "cpu":
             self.tokens_per_forward = max(1, CPU_ACTIVATION_BYTES // (config.dim * model.dtype.itemsize))
+            hardware.set_cpu_threads()
         set_bidirectional(model, config.bidirectional)
         self._fingerprint: str | None = None
 
@@ -62,7 +64,7 @@ class Encoder:
         name_or_path: str | Path,
         *,
         pooling: str | None = None,
-        dtype: str = "float32",
+        dtype: str | None = None,
         adapters: Sequence[str | Path] = (),
         max_length: int | None = None,
         attn: str = "auto",
@@ -79,7 +81,8 @@ class Encoder:
 
         Extra ``adapters`` are stacked on top in order. With ``merge_adapters`` they
         are merged into the weights (fastest inference); otherwise only all but the
-        last are merged, as when training on top of them.
+        last are merged, as when training on top of them. ``dtype`` None: what this machine runs
+        fastest (``hardware.choose_dtype``); ``"int8"``: dynamic int8 linear layers on CPU.
         """
         name = str(name_or_path)
         if loading.is_local(name) and (Path(name).expanduser() / "encoder_config.json").is_file():
@@ -109,7 +112,8 @@ class Encoder:
         hf_config = loading.load_config(resolved.load_from, base_revision)
         check_supported(hf_config.model_type)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = loading.torch_dtype(dtype)
+        choice = hardware.choose_dtype(dtype, device)
+        torch_dtype = loading.torch_dtype(hardware.weights_dtype(choice.dtype))
         impl = loading.resolve_attention(attn, torch_dtype, device)
         model = loading.load_base_model(resolved.load_from, base_revision, torch_dtype, impl, device)
         entries = []
@@ -117,6 +121,8 @@ class Encoder:
             merge = merge_adapters or position < len(stack) - 1
             model = apply_adapter(model, directory, adapter_name, merge)
             entries.append(AdapterEntry(name=adapter_name, path=str(directory), merged=merge, source=source))
+        if choice.dtype == "int8":
+            model = hardware.quantize_int8(model)
 
         # a published layout ships its own tokenizer (always on the hub; locally when the files are there)
         own_tokenizer = bool(adapter_config) and (not loading.is_local(name) or loading.has_tokenizer(Path(name)))
@@ -133,19 +139,24 @@ class Encoder:
             max_length=max_length or int(defaults.get("max_length", 512)),
             dim=int(hf_config.hidden_size),
             normalize=bool(normalize),
-            dtype=dtype,
+            dtype=choice.dtype,
             attn_implementation=attn,
             query_instruction=query_instruction or "",
             document_instruction=document_instruction or "",
             adapters=entries,
             versions=library_versions(),
         )
-        return cls(model, tokenizer, config, [d for d, _, _ in stack], resolved.local_dir, device)
+        return cls(model, tokenizer, config, [d for d, _, _ in stack], resolved.local_dir, device,
+                   dtype_reason=choice.reason)
 
     @classmethod
     def load(cls, directory: str | Path, *, dtype: str | None = None, attn: str | None = None,
              device: str | None = None) -> "Encoder":
-        """Rebuild an encoder from a directory written by ``save``; nothing else is needed."""
+        """Rebuild an encoder from a directory written by ``save``; nothing else is needed.
+
+        ``dtype`` None runs it in what this machine runs fastest (``hardware.choose_dtype``; the dtype it
+        was saved with does not decide), ``"float32"``/``"bfloat16"``/``"int8"`` override that.
+        """
         directory = Path(directory).expanduser()
         if not directory.is_dir():
             raise ModelNotFoundError(f"encoder directory '{directory}' does not exist")
@@ -156,9 +167,10 @@ class Encoder:
         else:  # referenced by source and pinned by hash: a changed base is refused, not silently used
             resolved = sources.resolve_base(config.base_model, config.base_hash)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        config.dtype = dtype or config.dtype
+        choice = hardware.choose_dtype(dtype, device)
+        config.dtype = choice.dtype
         config.attn_implementation = attn or config.attn_implementation
-        torch_dtype = loading.torch_dtype(config.dtype)
+        torch_dtype = loading.torch_dtype(hardware.weights_dtype(choice.dtype))
         impl = loading.resolve_attention(config.attn_implementation, torch_dtype, device)
         model = loading.load_base_model(resolved.load_from, config.base_revision, torch_dtype, impl, device)
         adapter_dirs = []
@@ -168,8 +180,10 @@ class Encoder:
                 raise EncoderFormatError(f"{directory}: adapter '{entry.name}' missing at {entry.path}")
             model = apply_adapter(model, adapter_dir, entry.name, entry.merged)
             adapter_dirs.append(adapter_dir)
+        if choice.dtype == "int8":
+            model = hardware.quantize_int8(model)
         tokenizer = loading.load_tokenizer(str(directory))
-        return cls(model, tokenizer, config, adapter_dirs, resolved.local_dir, device)
+        return cls(model, tokenizer, config, adapter_dirs, resolved.local_dir, device, dtype_reason=choice.reason)
 
     def _override(self, **values) -> None:
         for key, value in values.items():

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from adaptation.hardware import DTYPE_HELP, use_dtype
+
 
 def index_cmd(
     folder: Path = typer.Argument(..., metavar="FOLDER", help="Folder of documents to index."),
@@ -37,8 +39,10 @@ def index_cmd(
     ray_gpus: Optional[float] = typer.Option(None, "--ray-gpus-per-actor", min=0.0,
                                              help="With --ray: GPUs each actor reserves [default: 1 if the cluster "
                                                   "has GPUs, else 0]."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
 ) -> None:
     """Index a folder (again): only new or changed files are read and embedded; repairs a damaged FAISS file."""
+    use_dtype(dtype)
     from .build import IndexOptions, build_index
     from .embedding.embedders import default_name, resolve_source
     from .errors import UsageError, storage_errors
@@ -99,8 +103,10 @@ def search_cmd(
     server: Optional[str] = typer.Option(None, "--server", metavar="URL",
                                          help="Ask a running `l2v serve DB` (encoders already loaded) instead of "
                                               "loading them here, e.g. http://127.0.0.1:8765"),
+    dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
 ) -> None:
     """Search a database: documents ranked by their best passage (or chunks with --chunks)."""
+    use_dtype(dtype)
     from .errors import UsageError
 
     if not query.strip():

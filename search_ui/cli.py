@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from adaptation.hardware import DTYPE_HELP, use_dtype
+
 APP = Path(__file__).resolve().parent / "app.py"
 
 
@@ -56,8 +58,10 @@ def ui_cmd(
                                              "it must contain the folder the database indexed. Without it, a "
                                              "terminal asks to confirm the recorded folder; else only stored "
                                              "chunks are shown."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
 ) -> None:
     """Open the search UI (search, compare encoders, clusters, index status) in a browser."""
+    use_dtype(dtype)
     from .errors import UsageError
 
     db = db.expanduser().resolve()
@@ -91,8 +95,10 @@ def serve_cmd(
     db: Path = typer.Argument(..., metavar="DB", help="Database directory built by `l2v index`."),
     port: int = typer.Option(8765, "--port", help="Port to serve on (0: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
 ) -> None:
     """Serve search, documents, status and OpenAI-compatible /v1/embeddings over HTTP, encoders kept loaded."""
+    use_dtype(dtype)
     from .errors import UsageError
     from .server import SearchService, make_server
 

@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from adaptation.hardware import DTYPE_HELP, use_dtype
+
 DEFAULT_QUERY = "Which PEP added the walrus operator (assignment expressions)?"
 
 
@@ -48,8 +50,10 @@ def demo_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
     no_ui: bool = typer.Option(False, "--no-ui", help="Index and run one sample search, without starting the UI."),
     query: str = typer.Option(DEFAULT_QUERY, "--query", help="The sample search printed with --no-ui."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
 ) -> None:
     """Index the sample documents with the bundled encoders (once), then open the search UI."""
+    use_dtype(dtype)
     from indexer import IndexOptions, build_index, sample_docs_path
 
     from .errors import UsageError

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..hardware import DTYPE_HELP
 from .errors import EvaluationError
 
 
@@ -41,7 +42,7 @@ def eval_cmd(
                                                   "(MTEB: 8); 0 = the whole train split."),
     experiments: int = typer.Option(10, min=1, help="Classification: experiments averaged (MTEB: 10)."),
     clustering_runs: int = typer.Option(10, min=1, help="Clustering: bootstrap k-means runs averaged (MTEB: 10)."),
-    dtype: str = typer.Option("float32", help="Weights dtype when loading each encoder: float32 | bfloat16."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
     all_metrics: bool = typer.Option(False, "--all-metrics", help="Show every metric, not only the main score."),
 ) -> None:
     """Compare encoders on STS, retrieval, classification and clustering files (offline)."""
