@@ -95,3 +95,15 @@ def test_threads_follow_physical_cores_unless_the_user_chose(monkeypatch):
     before = torch.get_num_threads()
     assert hardware.set_cpu_threads() == before          # the user's choice stands
     assert 1 <= hardware.physical_cores() <= (__import__("os").cpu_count() or 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_bf16_gpu_the_default_is_bf16_and_agrees_with_float32(saved_encoder, monkeypatch):
+    monkeypatch.delenv(hardware.DTYPE_ENV, raising=False)
+    if not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    encoder = Encoder.load(saved_encoder, device="cuda")
+    assert encoder.config.dtype == "bfloat16" and encoder.dtype_reason == "GPU with bf16 support"
+    reference = Encoder.load(saved_encoder, device="cuda", dtype="float32").encode(TEXTS, normalize=True)
+    assert np.min((encoder.encode(TEXTS, normalize=True) * reference).sum(1)) >= 0.999
