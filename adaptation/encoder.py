@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 # On a CPU, one forward pass whose activations outgrow the caches turns the elementwise ops
 # (norms, rotary, SiLU) memory-bound: profiled on a 30M Llama (hidden 512, 2 threads), a batch
 # of 64 x 512 tokens spent 8.6 s in them against 1.1 s as eight batches of 8. Forward passes
-# are therefore capped at this many bytes of one (tokens x hidden) activation.
-CPU_ACTIVATION_BYTES = 8 << 20
+# are therefore capped so the widest per-token activation (the MLP's intermediate, usually)
+# holds at most this many bytes: SmolLM2-135M (intermediate 1536) measured 466 / 542 / 501
+# tokens/s at 3640 / 2048 / 1024 tokens per pass (fp32, 2-core AVX2 EPYC, BENCHMARKS.md).
+CPU_ACTIVATION_BYTES = 12 << 20
 
 LLM2VEC_POOLING = {"mean": "mean", "weighted_mean": "weighted_mean", "eos_token": "last_token",
                    "last_token": "last_token", "bos_token": "bos", "bos": "bos"}
@@ -52,7 +54,8 @@ class Encoder:
         # padded tokens per forward pass; None = the whole batch (on GPUs), see CPU_ACTIVATION_BYTES
         self.tokens_per_forward: int | None = None
         if torch.device(device).type == "cpu":
-            self.tokens_per_forward = max(1, CPU_ACTIVATION_BYTES // (config.dim * model.dtype.itemsize))
+            widest = max(config.dim, int(getattr(model.config, "intermediate_size", 0) or 0))
+            self.tokens_per_forward = max(1, CPU_ACTIVATION_BYTES // (widest * model.dtype.itemsize))
             hardware.set_cpu_threads()
         set_bidirectional(model, config.bidirectional)
         self._fingerprint: str | None = None

@@ -83,19 +83,23 @@ def weights_dtype(dtype: str) -> str:
     return "float32" if dtype == "int8" else dtype
 
 
-def quantize_int8(model: "torch.nn.Module") -> "torch.nn.Module":
+def quantize_int8(model: "torch.nn.Module", per_channel: bool = True) -> "torch.nn.Module":
     """Every ``nn.Linear`` as a dynamic int8 linear layer (int8 weights, activations quantized per batch).
+
+    Weights get one scale per output channel: a single scale per matrix lets a few large rows crush the
+    resolution of all the others (STS-B test, shipped encoder: see BENCHMARKS.md).
 
     torch's eager dynamic quantization is deprecated in favour of torchao, but it is in every CPU torch
     build, needs no extra package, and runs on fbgemm's AVX2 int8 kernels; swap the backend here if a
     well-kept one measures better (bench/bench_encode.py --dtypes).
     """
     import torch
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        return quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
 
 
 @lru_cache(maxsize=1)
@@ -118,18 +122,17 @@ def physical_cores() -> int:
 
 
 def set_cpu_threads() -> int:
-    """One torch thread per physical core, unless the user chose (OMP_NUM_THREADS / torch already set lower).
+    """At most one torch thread per physical core (an encoder calls this when it loads on a CPU).
 
-    More threads than cores only contend for the same matmul units; the CLI calls this once per process.
+    Only ever lowers the count: hyper-threads contend for the same matmul units, while a caller that
+    chose fewer threads (``OMP_NUM_THREADS``, a Ray actor given one CPU) keeps its choice.
     """
     import torch
 
-    if os.environ.get("OMP_NUM_THREADS"):
-        return torch.get_num_threads()
     cores = physical_cores()
-    if torch.get_num_threads() != cores:
+    if not os.environ.get("OMP_NUM_THREADS") and torch.get_num_threads() > cores:
         torch.set_num_threads(cores)
-    return cores
+    return torch.get_num_threads()
 
 
 def use_dtype(dtype: str | None) -> None:

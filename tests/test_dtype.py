@@ -90,11 +90,18 @@ def test_the_cli_runs_an_encoder_in_int8_and_refuses_an_unknown_dtype(saved_enco
     assert isinstance(bad.exception, UsageError) and "--dtype int4" in str(bad.exception)
 
 
-def test_threads_follow_physical_cores_unless_the_user_chose(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+def test_threads_are_lowered_to_physical_cores_never_raised(monkeypatch):
     before = torch.get_num_threads()
-    assert hardware.set_cpu_threads() == before          # the user's choice stands
     assert 1 <= hardware.physical_cores() <= (__import__("os").cpu_count() or 1)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(hardware, "physical_cores", lambda: 2)
+    try:
+        torch.set_num_threads(1)                          # a caller's lower choice (a Ray actor) stands
+        assert hardware.set_cpu_threads() == 1
+        torch.set_num_threads(4)                          # more than the cores: lowered
+        assert hardware.set_cpu_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.gpu
