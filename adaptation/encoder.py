@@ -114,18 +114,11 @@ class Encoder:
         resolved = sources.resolve_base(base)
         hf_config = loading.load_config(resolved.load_from, base_revision)
         check_supported(hf_config.model_type)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        choice = hardware.choose_dtype(dtype, device)
-        torch_dtype = loading.torch_dtype(hardware.weights_dtype(choice.dtype))
-        impl = loading.resolve_attention(attn, torch_dtype, device)
-        model = loading.load_base_model(resolved.load_from, base_revision, torch_dtype, impl, device)
-        entries = []
-        for position, (directory, adapter_name, source) in enumerate(stack):
-            merge = merge_adapters or position < len(stack) - 1
-            model = apply_adapter(model, directory, adapter_name, merge)
-            entries.append(AdapterEntry(name=adapter_name, path=str(directory), merged=merge, source=source))
-        if choice.dtype == "int8":
-            model = hardware.quantize_int8(model)
+        entries = [AdapterEntry(name=adapter_name, path=str(directory), source=source,
+                                merged=merge_adapters or position < len(stack) - 1)
+                   for position, (directory, adapter_name, source) in enumerate(stack)]
+        model, choice, device = _build_model(resolved.load_from, base_revision, dtype, attn, device,
+                                             [(Path(e.path), e.name, e.merged) for e in entries])
 
         # a published layout ships its own tokenizer (always on the hub; locally when the files are there)
         own_tokenizer = bool(adapter_config) and (not loading.is_local(name) or loading.has_tokenizer(Path(name)))
@@ -169,22 +162,17 @@ class Encoder:
             resolved = sources.resolve_base(str(directory / BASE_SUBDIR))
         else:  # referenced by source and pinned by hash: a changed base is refused, not silently used
             resolved = sources.resolve_base(config.base_model, config.base_hash)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        choice = hardware.choose_dtype(dtype, device)
-        config.dtype = choice.dtype
         config.attn_implementation = attn or config.attn_implementation
-        torch_dtype = loading.torch_dtype(hardware.weights_dtype(choice.dtype))
-        impl = loading.resolve_attention(config.attn_implementation, torch_dtype, device)
-        model = loading.load_base_model(resolved.load_from, config.base_revision, torch_dtype, impl, device)
         adapter_dirs = []
         for entry in config.adapters:
             adapter_dir = directory / entry.path
             if not adapter_dir.is_dir():
                 raise EncoderFormatError(f"{directory}: adapter '{entry.name}' missing at {entry.path}")
-            model = apply_adapter(model, adapter_dir, entry.name, entry.merged)
             adapter_dirs.append(adapter_dir)
-        if choice.dtype == "int8":
-            model = hardware.quantize_int8(model)
+        model, choice, device = _build_model(resolved.load_from, config.base_revision, dtype,
+                                             config.attn_implementation, device,
+                                             [(d, e.name, e.merged) for d, e in zip(adapter_dirs, config.adapters)])
+        config.dtype = choice.dtype
         tokenizer = loading.load_tokenizer(str(directory))
         return cls(model, tokenizer, config, adapter_dirs, resolved.local_dir, device, dtype_reason=choice.reason)
 
@@ -372,6 +360,22 @@ class Encoder:
         c = self.config
         return (f"Encoder({c.base_model!r}, type={c.model_type}, pooling={c.pooling}, dim={c.dim}, "
                 f"bidirectional={c.bidirectional}, adapters={[a.name for a in c.adapters]}, attn={self.attn})")
+
+
+def _build_model(load_from: str, revision: str | None, dtype: str | None, attn: str, device: str | None,
+                 adapters: list[tuple[Path, str, bool]]) -> tuple[torch.nn.Module, hardware.DtypeChoice, str]:
+    """The base model in the dtype this machine (or the caller) chooses, with ``adapters`` (dir, name, merge)
+    applied in order, and its linear layers made int8 last when asked: both ways of loading use this."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    choice = hardware.choose_dtype(dtype, device)
+    torch_dtype = loading.torch_dtype(hardware.weights_dtype(choice.dtype))
+    impl = loading.resolve_attention(attn, torch_dtype, device)
+    model = loading.load_base_model(load_from, revision, torch_dtype, impl, device)
+    for directory, name, merge in adapters:
+        model = apply_adapter(model, directory, name, merge)
+    if choice.dtype == "int8":
+        model = hardware.quantize_int8(model)
+    return model, choice, device
 
 
 def is_out_of_memory(err: BaseException) -> bool:
