@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .embedding.ray_engine import RayOptions
     from .index import Index
     from .options import IndexOptions
+    from adaptation.hardware import DTYPE_HELP, use_dtype
     from .remote import run_search
     from .reports import load_encoder_report
     from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, RunReport,
@@ -67,6 +68,8 @@ __getattr__, __all__ = lazy_exports(__name__, {
     ".index": ["Index"],
     ".options": ["IndexOptions"],
     ".remote": ["run_search"],
+    # the dtype every encoder this process loads runs in (--dtype of the UI commands, as of l2v index)
+    "adaptation.hardware": ["DTYPE_HELP", "use_dtype"],
     ".reports": ["load_encoder_report"],
     ".results": ["ChunkInfo", "DocumentHit", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "RunReport",
                  "SearchResult", "SkippedInfo"],

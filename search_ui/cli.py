@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from adaptation.hardware import DTYPE_HELP, use_dtype
+from indexer import DTYPE_HELP, use_dtype
 
 APP = Path(__file__).resolve().parent / "app.py"
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from adaptation.hardware import DTYPE_HELP, use_dtype
+from indexer import DTYPE_HELP, use_dtype
 
 DEFAULT_QUERY = "Which PEP added the walrus operator (assignment expressions)?"
 
