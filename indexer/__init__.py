@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .options import IndexOptions
     from adaptation.hardware import DTYPE_HELP, use_dtype
     from .remote import run_search
-    from .reports import load_encoder_report
+    from adaptation.evaluation.report import load_report
     from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, RunReport,
                           SearchResult, SkippedInfo)
     from .sources import Skip, extract
@@ -70,7 +70,8 @@ __getattr__, __all__ = lazy_exports(__name__, {
     ".remote": ["run_search"],
     # the dtype every encoder this process loads runs in (--dtype of the UI commands, as of l2v index)
     "adaptation.hardware": ["DTYPE_HELP", "use_dtype"],
-    ".reports": ["load_encoder_report"],
+    # encoder evaluation reports (``l2v eval --out``) for the UI's Index page
+    "adaptation.evaluation.report": ["load_report"],
     ".results": ["ChunkInfo", "DocumentHit", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "RunReport",
                  "SearchResult", "SkippedInfo"],
     ".sources": ["Skip", "extract"],

@@ -75,9 +75,7 @@ class Index:
     def documents(self, limit: int | None = None, offset: int = 0, where: Any = None) -> list[DocumentInfo]:
         where = Where.of(where)
         with self.Session() as s:
-            n = select(Chunk.document_id, func.count().label("n")).group_by(Chunk.document_id).subquery()
-            query = select(Document, func.coalesce(n.c.n, 0)).outerjoin(n, n.c.document_id == Document.id) \
-                .order_by(Document.path)
+            query = _with_chunk_counts().order_by(Document.path)
             if where and where.types:
                 query = query.where(Document.doc_type.in_(where.types))
             out = [_document_info(d, c) for d, c in s.execute(query)]
@@ -99,11 +97,8 @@ class Index:
         out: dict[int, DocumentInfo] = {}
         with self.Session() as s:
             for part in id_batches(sorted(set(ids))):
-                n = select(Chunk.document_id, func.count().label("n")).where(Chunk.document_id.in_(part)) \
-                    .group_by(Chunk.document_id).subquery()
-                out.update((d.id, _document_info(d, c)) for d, c in s.execute(
-                    select(Document, func.coalesce(n.c.n, 0)).outerjoin(n, n.c.document_id == Document.id)
-                    .where(Document.id.in_(part))))
+                found = s.execute(_with_chunk_counts(Chunk.document_id.in_(part)).where(Document.id.in_(part)))
+                out.update((d.id, _document_info(d, c)) for d, c in found)
         return out
 
     def document_types(self) -> list[str]:
@@ -347,6 +342,12 @@ class Index:
         from .consistency import check
 
         return check(self)
+
+
+def _with_chunk_counts(*chunk_filter):
+    """``select(Document, number of its chunks)``; ``chunk_filter`` narrows the chunks counted (same documents)."""
+    n = select(Chunk.document_id, func.count().label("n")).where(*chunk_filter).group_by(Chunk.document_id).subquery()
+    return select(Document, func.coalesce(n.c.n, 0)).outerjoin(n, n.c.document_id == Document.id)
 
 
 def _document_info(doc: Document, n_chunks: int) -> DocumentInfo:

@@ -12,6 +12,8 @@ import typer
 
 from indexer import DTYPE_HELP, use_dtype
 
+from .errors import UsageError
+
 APP = Path(__file__).resolve().parent / "app.py"
 
 
@@ -28,8 +30,6 @@ def streamlit_command(db: Path, host: str, port: int, report: Path | None = None
 def confirmed_root(db: Path, root: Path | None) -> Path | None:
     """The folder the UI may read documents from: ``--root``, else the database's folder if the user
     confirms it on a terminal, else None (the UI then shows stored chunks only)."""
-    from .errors import UsageError
-
     if root is not None:
         root = root.expanduser().resolve()
         if not root.is_dir():
@@ -47,6 +47,15 @@ def confirmed_root(db: Path, root: Path | None) -> Path | None:
     return None
 
 
+def existing_database(db: Path) -> Path:
+    """``db`` resolved, or a one-line UsageError when it holds no l2v database (before anything starts)."""
+    db = db.expanduser().resolve()
+    if not (db / "metadata.sqlite").is_file():
+        raise UsageError(f"'{db}' is not an l2v database (no metadata.sqlite); "
+                         f"build it with `l2v index FOLDER --db {db}`")
+    return db
+
+
 def ui_cmd(
     db: Path = typer.Argument(..., metavar="DB", help="Database directory built by `l2v index`."),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
@@ -62,12 +71,7 @@ def ui_cmd(
 ) -> None:
     """Open the search UI (search, compare encoders, clusters, index status) in a browser."""
     use_dtype(dtype)
-    from .errors import UsageError
-
-    db = db.expanduser().resolve()
-    if not (db / "metadata.sqlite").is_file():
-        raise UsageError(f"'{db}' is not an l2v database (no metadata.sqlite); "
-                         f"build it with `l2v index FOLDER --db {db}`")
+    db = existing_database(db)
     if not 0 < port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")
     if report is not None and not report.is_file():
@@ -99,13 +103,9 @@ def serve_cmd(
 ) -> None:
     """Serve search, documents, status and OpenAI-compatible /v1/embeddings over HTTP, encoders kept loaded."""
     use_dtype(dtype)
-    from .errors import UsageError
     from .server import SearchService, make_server
 
-    db = db.expanduser().resolve()
-    if not (db / "metadata.sqlite").is_file():
-        raise UsageError(f"'{db}' is not an l2v database (no metadata.sqlite); "
-                         f"build it with `l2v index FOLDER --db {db}`")
+    db = existing_database(db)
     if not 0 <= port < 65536:
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     typer.echo(f"loading the encoders of {db} ...", err=True)

@@ -60,12 +60,11 @@ def render(idx, db: str, report: Path | None = None) -> None:
 
 
 def show_report(path: Path) -> None:
-    from indexer import L2VError
-    from indexer import load_encoder_report
+    from indexer import L2VError, load_report
 
     st.subheader("Evaluation report")
     try:
-        rep = load_encoder_report(path)
+        rep = load_report(path)
     except L2VError as err:
         st.warning(str(err))
         return
