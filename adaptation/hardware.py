@@ -39,14 +39,20 @@ class DtypeChoice:
 
 
 @lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags Linux reports (empty where /proc/cpuinfo is missing: then no bf16 is assumed)."""
+def _cpuinfo() -> list[str]:
+    """The lines of /proc/cpuinfo, read once (none where it is missing: no bf16 assumed, cores from the OS)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return frozenset(line.split(":", 1)[1].split())
+        return Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        return []
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags Linux reports."""
+    for line in _cpuinfo():
+        if line.startswith(("flags", "Features")):
+            return frozenset(line.split(":", 1)[1].split())
     return frozenset()
 
 
@@ -107,17 +113,14 @@ def physical_cores() -> int:
     """Physical cores this process may run on (hyper-threads share one core's matmul units)."""
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cores, current = set(), {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines() + [""]:
-            if not line.strip():
-                if "core id" in current:
-                    cores.add((current.get("physical id", "0"), current["core id"]))
-                current = {}
-            elif ":" in line:
-                key, value = line.split(":", 1)
-                current[key.strip()] = value.strip()
-    except OSError:
-        pass
+    for line in _cpuinfo() + [""]:
+        if not line.strip():
+            if "core id" in current:
+                cores.add((current.get("physical id", "0"), current["core id"]))
+            current = {}
+        elif ":" in line:
+            key, value = line.split(":", 1)
+            current[key.strip()] = value.strip()
     return max(1, min(allowed, len(cores) or allowed))
 
 

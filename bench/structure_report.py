@@ -28,11 +28,7 @@ def functions(path: Path) -> list[tuple[int, str]]:
 def report(repo: Path) -> None:
     graph.REPO = repo
     files = graph.module_files()
-    per_package = Counter()
-    for name in files:
-        parts = name.split(".")
-        per_package[".".join(parts[:2]) if len(parts) > 2 or files[name].name == "__init__.py" and len(parts) > 1
-                     else parts[0]] += 1
+    per_package = Counter(graph.package_of(name, path) for name, path in files.items())
     print(f"# {repo}")
     print(f"modules: {len(files)}")
     for package, n in sorted(per_package.items()):

@@ -44,13 +44,23 @@ def _imports(tree: ast.AST):
         stack.extend(ast.iter_child_nodes(node))
 
 
+def imported_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The module names an import statement names (``import a.b`` -> a.b; ``from a import b`` -> a)."""
+    return [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+
+
+def package_of(name: str, path: Path) -> str:
+    """The package a module belongs to (a package's ``__init__`` belongs to itself)."""
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
 def import_graph() -> dict[str, set[str]]:
     """module -> the project modules it imports (``from pkg import name`` counts as pkg.name when that is a
     module, else as pkg)."""
     files = module_files()
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        package = package_of(name, path)
         for node in _imports(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -129,8 +139,7 @@ def test_the_ui_sees_only_the_indexer_facade():
     assert below == []
     for path in (REPO / "search_ui").rglob("*.py"):
         for node in _imports(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            assert not any(n.split(".")[0] == "faiss" for n in names), path
+            assert not any(n.split(".")[0] == "faiss" for n in imported_names(node)), path
 
 
 def test_no_test_double_on_the_production_path():
@@ -138,6 +147,5 @@ def test_no_test_double_on_the_production_path():
     of the indexer."""
     for name, path in module_files().items():
         for node in _imports(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            assert not any("l2v_doubles" in n or n in ("indexer.testing", "tests") for n in names), name
+            assert not any("l2v_doubles" in n or n in ("indexer.testing", "tests") for n in imported_names(node)), name
     assert not (REPO / "indexer" / "testing.py").exists()
