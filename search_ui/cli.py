@@ -71,6 +71,13 @@ def ui_cmd(
 ) -> None:
     """Open the search UI (search, compare encoders, clusters, index status) in a browser."""
     use_dtype(dtype)
+    serve_ui(db, port=port, host=host, report=report, root=root)
+
+
+def serve_ui(db: Path, port: int = 8501, host: str = "127.0.0.1", report: Path | None = None,
+             root: Path | None = None) -> None:
+    """Run the Streamlit app on ``db`` until it stops; plain arguments so other commands (``l2v demo``) can
+    call it — calling the typer command itself would pass its OptionInfo defaults as values."""
     db = existing_database(db)
     if not 0 < port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")

@@ -82,9 +82,9 @@ def demo_cmd(
             for hit in index.search(query, encoder=name, k=5, hybrid=True):
                 typer.echo(f"  {hit.score:.3f}  {hit.path}  {hit.title[:60]}")
         return
-    from .cli import ui_cmd
+    from .cli import serve_ui
 
-    ui_cmd(db=db, port=port, host=host, report=None, root=Path(docs))  # the folder this command just indexed
+    serve_ui(db, port=port, host=host, root=Path(docs))  # the folder this command just indexed
 
 
 def register(app: typer.Typer) -> None:

@@ -37,14 +37,20 @@ def free_port() -> int:
 
 def start_ui(db: Path, port: int, log: Path, root: Path | None = None) -> subprocess.Popen:
     """``l2v ui DB --port PORT [--root ROOT]`` in its own process group; waits for Streamlit's health check."""
+    return start_l2v(["ui", str(db), "--port", str(port), *(["--root", str(root)] if root else [])], port, log)
+
+
+def start_l2v(args: list[str], port: int, log: Path, timeout: float = 60) -> subprocess.Popen:
+    """``l2v ARGS`` (a command that ends by serving the UI on ``port``) in its own process group;
+    returns once Streamlit's health check answers 200, or raises with the command's log."""
     out = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "-c", "from search_ui.l2v import main; main()", "ui", str(db),
-                             "--port", str(port), *(["--root", str(root)] if root else [])], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-c", "from search_ui.l2v import main; main()", *args],
+                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"})
-    deadline = time.time() + 60
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"l2v ui exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"l2v {args[0]} exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
                 if r.status == 200:
@@ -52,7 +58,7 @@ def start_ui(db: Path, port: int, log: Path, root: Path | None = None) -> subpro
         except OSError:
             time.sleep(0.2)
     stop_ui(proc)
-    raise RuntimeError(f"l2v ui did not answer on port {port} within 60 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"l2v {args[0]} did not answer on port {port} within {timeout:g} s: {log.read_text()[-2000:]}")
 
 
 def stop_ui(proc: subprocess.Popen) -> None:
