@@ -328,7 +328,7 @@ class Encoder:
         with torch.inference_mode(), ProgressBar(total=len(encoded), disable=not show_progress, desc="embedding",
                                                  unit="text") as bar:
             for start in range(0, len(order), batch_size):
-                for index in self._forward_groups(order[start:start + batch_size], encoded):
+                for index in self.forward_groups(order[start:start + batch_size], encoded):
                     vectors = self._embed_rows([encoded[i] for i in index])
                     out[index] = vectors.float().cpu().numpy()
                     bar.update(len(index))
@@ -336,8 +336,12 @@ class Encoder:
             out = unit_rows(out)
         return out
 
-    def _forward_groups(self, index: list[int], encoded: list[EncodedText]) -> list[list[int]]:
-        """Split a longest-first batch so no forward pass exceeds ``tokens_per_forward`` padded tokens."""
+    def forward_groups(self, index: list[int], encoded: Sequence[EncodedText]) -> list[list[int]]:
+        """Split a longest-first batch so no forward pass exceeds ``tokens_per_forward`` padded tokens.
+
+        Training uses it too (``ContrastiveObjective.embed``): a contrastive batch of short queries and
+        long passages collated whole pads every row to the longest.
+        """
         if self.tokens_per_forward is None:
             return [index]
         groups: list[list[int]] = []

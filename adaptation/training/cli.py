@@ -13,18 +13,18 @@ def _float_or_int(cast):
 
 
 def build_config(base_model: str, out: str, steps: str, mntp_data: list[str], simcse_data: Optional[str],
-                 supervised_data: Optional[str], overrides: dict[str, Optional[str]], seed: int, dtype: str,
+                 supervised_data: list[str], overrides: dict[str, Optional[str]], seed: int, dtype: str,
                  gradient_checkpointing: bool, save_every: int, pooling: Optional[str], copy_base: bool,
                  mask_prob: float, mask_mode: str, mask_token: Optional[str], simcse_dropout: float,
                  grad_cache_chunk: int, symmetric: bool, lora_r: int, lora_alpha: int, lora_dropout: float,
-                 lora_targets: Optional[str]) -> RunConfig:
+                 lora_targets: Optional[str], lora_layers: int = 0) -> RunConfig:
     """CLI values -> RunConfig; per-step options accept '3e-5' or 'mntp=5e-5,simcse=3e-5'."""
     names = parse_steps(steps)
     casts = {"max_steps": int, "batch_size": int, "lr": float, "max_length": int, "warmup": int}
     values = {key: per_step(key.replace("_", "-"), overrides.get(key), names, _float_or_int(cast))
               for key, cast in casts.items()}
     data = {"mntp": list(mntp_data), "simcse": [simcse_data] if simcse_data else [],
-            "supervised": [supervised_data] if supervised_data else []}
+            "supervised": list(supervised_data)}
     configs = []
     for name in names:
         step = step_defaults(name)
@@ -35,7 +35,7 @@ def build_config(base_model: str, out: str, steps: str, mntp_data: list[str], si
         step.mask_prob, step.mask_mode, step.mask_token = mask_prob, mask_mode, mask_token or ""
         step.attention_dropout = simcse_dropout if name == "simcse" else 0.0
         step.grad_cache_chunk, step.symmetric = grad_cache_chunk, symmetric and name == "simcse"
-        step.lora_r, step.lora_alpha, step.lora_dropout = lora_r, lora_alpha, lora_dropout
+        step.lora_r, step.lora_alpha, step.lora_dropout, step.lora_layers = lora_r, lora_alpha, lora_dropout, lora_layers
         if lora_targets:
             step.lora_targets = [t.strip() for t in lora_targets.split(",") if t.strip()]
         configs.append(step)
@@ -50,7 +50,9 @@ def adapt_cmd(
     steps: str = typer.Option("mntp,simcse", help="Steps in order: mntp,simcse | mntp,supervised | ..."),
     mntp_data: List[str] = typer.Option([], "--mntp-data", metavar="PATH", help="Text file(s)/dir, or a dataset name (wikitext-103)."),
     simcse_data: Optional[str] = typer.Option(None, "--simcse-data", help="One sentence per line."),
-    supervised_data: Optional[str] = typer.Option(None, "--supervised-data", help="JSONL {query,positive,negative?,instruction?,dataset?}."),
+    supervised_data: List[str] = typer.Option([], "--supervised-data", metavar="PATH",
+                                              help="JSONL {query,positive,negative?,instruction?,dataset?} or TSV "
+                                                   "query/positive/negative (repeatable: one batch source each)."),
     max_steps: Optional[str] = typer.Option(None, "--max-steps", help="Optimizer steps (default 1000); N or mntp=N,simcse=M."),
     batch_size: Optional[str] = typer.Option(None, "--batch-size", help="Default mntp 32, simcse 128, supervised 64."),
     lr: Optional[str] = typer.Option(None, "--lr", help="Default mntp 5e-5, simcse 3e-5, supervised 2e-4."),
@@ -74,6 +76,8 @@ def adapt_cmd(
     lora_alpha: int = typer.Option(32, "--lora-alpha"),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout"),
     lora_targets: Optional[str] = typer.Option(None, "--lora-targets", help="Comma list (default q,k,v,o,gate,up,down)."),
+    lora_layers: int = typer.Option(0, "--lora-layers", min=0,
+                                    help="Adapt only the top N decoder layers (0 = all): backward stops below them."),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Data-parallel processes on this machine (torchrun; gloo on CPU, one GPU each "
                                    "with nccl). --batch-size stays the global batch. Several nodes: run torchrun "
@@ -86,7 +90,8 @@ def adapt_cmd(
     overrides = {"max_steps": max_steps, "batch_size": batch_size, "lr": lr, "max_length": max_length, "warmup": warmup}
     config = build_config(base_model, out, steps, mntp_data, simcse_data, supervised_data, overrides, seed, dtype,
                           gradient_checkpointing, save_every, pooling, copy_base, mask_prob, mask_mode, mask_token,
-                          simcse_dropout, grad_cache_chunk, symmetric, lora_r, lora_alpha, lora_dropout, lora_targets)
+                          simcse_dropout, grad_cache_chunk, symmetric, lora_r, lora_alpha, lora_dropout, lora_targets,
+                          lora_layers)
     if nproc > 1 and not dry_run:
         validate(config)                 # a user mistake is one line here, not N ranks' tracebacks
         check_run_dir(config, resume)

@@ -36,6 +36,9 @@ class StepConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
+    # 0 = every decoder layer; N = only the top N. Below the lowest adapted layer nothing needs a gradient,
+    # so backward (and checkpoint recompute) stops there: on a CPU, the top half trains ~1.6x faster.
+    lora_layers: int = 0
     # MNTP
     mask_prob: float = 0.2
     mask_mode: str = "80-10-10"

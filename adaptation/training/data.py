@@ -169,25 +169,64 @@ class Triple:
 
 
 def triples(source: str, option: str = "--supervised-data") -> list[Triple]:
-    """JSONL rows {"query", "positive", "negative"?, "instruction"?, "dataset"?}."""
+    """Supervised rows from a JSONL file ({"query", "positive", "negative"?, "instruction"?, "dataset"?})
+    or a TSV file (``query<TAB>positive[<TAB>negative]``, the layout of the public NLI/SQuAD triplet
+    files; its dataset is the file's folder name, its instruction empty)."""
     path = Path(source).expanduser()
     if not path.is_file():
         raise TrainingDataError(f"{option} {source}: no such file; pass a JSONL file of "
-                                '{"query", "positive", "negative"?, "instruction"?} rows')
+                                '{"query", "positive", "negative"?, "instruction"?} rows or a TSV of '
+                                "query, positive[, negative] columns")
+    rows = tsv_triples(path, option=option) if path.suffix.lower() == ".tsv" else _jsonl_triples(path, option)
+    if len(rows) < 2:
+        raise TrainingDataError(f"{option} {path}: needs at least 2 rows, found {len(rows)}")
+    return rows
+
+
+def _jsonl_triples(path: Path, option: str) -> list[Triple]:
     rows = []
     for number, line in enumerate(_read_file(path, option).splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            rows.append(Triple(str(row["query"]), str(row["positive"]),
-                               None if row.get("negative") in (None, "") else str(row["negative"]),
-                               str(row.get("instruction") or ""), str(row.get("dataset") or "")))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            fields = [row["query"], row["positive"], row.get("negative"), row.get("instruction"), row.get("dataset")]
+            if not isinstance(row["query"], str) or not isinstance(row["positive"], str) or \
+                    not all(v is None or isinstance(v, str) for v in fields[2:]):
+                raise TypeError("every field must be a string")
+            if not row["query"].strip() or not row["positive"].strip():
+                raise ValueError("empty query or positive")
+            rows.append(Triple(row["query"], row["positive"], row.get("negative") or None,
+                               row.get("instruction") or "", row.get("dataset") or ""))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
             raise TrainingDataError(f"{option} {path}:{number}: bad row ({type(err).__name__}: {err}); each line "
-                                    'must be a JSON object with "query" and "positive"') from None
-    if len(rows) < 2:
-        raise TrainingDataError(f"{option} {path}: needs at least 2 rows, found {len(rows)}")
+                                    'must be a JSON object with string "query" and "positive"') from None
+    return rows
+
+
+def tsv_triples(path: str | Path, instruction: str = "", dataset: str = "", limit: int | None = None,
+                seed: int = 0, option: str = "--supervised-data") -> list[Triple]:
+    """``query<TAB>positive[<TAB>negative]`` rows (a header line ``anchor/query ...`` is skipped).
+
+    ``limit`` keeps a seeded random subset, so a mix can take part of a large file reproducibly.
+    Rows with fewer than two non-empty columns are a data error naming the line, not a silent skip.
+    """
+    path = Path(path).expanduser()
+    rows = []
+    for number, line in enumerate(_read_file(path, option).splitlines(), 1):
+        if not line.strip():
+            continue
+        columns = [c.strip() for c in line.split("\t")]
+        if number == 1 and columns[0].lower() in ("anchor", "query", "question", "sentence1"):
+            continue
+        if len(columns) < 2 or not columns[0] or not columns[1] or len(columns) > 3:
+            raise TrainingDataError(f"{option} {path}:{number}: expected 2 or 3 tab-separated columns "
+                                    f"(query, positive[, negative]), found {len(columns)}")
+        negative = columns[2] if len(columns) == 3 and columns[2] else None
+        rows.append(Triple(columns[0], columns[1], negative, instruction, dataset or path.parent.name))
+    if limit is not None and limit < len(rows):
+        keep = sorted(random.Random(derived_seed(seed, len(rows))).sample(range(len(rows)), limit))
+        rows = [rows[i] for i in keep]
     return rows
 
 

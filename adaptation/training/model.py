@@ -58,12 +58,29 @@ def add_lora(encoder: Encoder, step: StepConfig, gradient_checkpointing: bool = 
     targets = lora_targets(encoder.model, step.lora_targets)
     if gradient_checkpointing:
         encoder.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    modules: list[str] = targets
+    if step.lora_layers:
+        total = encoder.model.config.num_hidden_layers
+        if step.lora_layers > total:
+            raise UsageError(f"--lora-layers {step.lora_layers}: this model has {total} decoder layers")
+        lowest = total - step.lora_layers   # full module names: peft's layer patterns miss a bare decoder's "layers.N"
+        modules = [name for name, _ in encoder.model.named_modules()
+                   if name.rsplit(".", 1)[-1] in targets and _layer_index(name) >= lowest]
     config = LoraConfig(r=step.lora_r, lora_alpha=step.lora_alpha, lora_dropout=step.lora_dropout,
-                        target_modules=targets, bias="none")
+                        target_modules=modules, bias="none")
     with warnings.catch_warnings():  # transformers 5 deprecation inside peft; nothing for the user to do
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         encoder.model = get_peft_model(encoder.model, config)
     return targets
+
+
+def _layer_index(module_name: str) -> int:
+    """N of a module under ``layers.N.`` (-1 outside the decoder layers)."""
+    parts = module_name.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part == "layers" and parts[i + 1].isdigit():
+            return int(parts[i + 1])
+    return -1
 
 
 def set_attention_dropout(model: nn.Module, probability: float) -> int:

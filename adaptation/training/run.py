@@ -58,7 +58,7 @@ def validate(config: RunConfig) -> None:
             raise UsageError(f"--simcse-dropout {step.attention_dropout}: must be in [0, 1)")
         option = {"mntp": "--mntp-data", "simcse": "--simcse-data", "supervised": "--supervised-data"}[step.name]
         if not step.data:
-            kind = {"mntp": "FILE_OR_DATASET", "simcse": "FILE", "supervised": "FILE.jsonl"}[step.name]
+            kind = {"mntp": "FILE_OR_DATASET", "simcse": "FILE", "supervised": "FILE.jsonl|FILE.tsv"}[step.name]
             raise TrainingDataError(f"step {step.name} needs {option} {kind}")
         for source in step.data:
             check_source(source, option)
@@ -94,7 +94,7 @@ def prepare(step: StepConfig, config: RunConfig, source: str | Path,
         items = sentences(step.data[0])
         facts["data_stats"] = {"sentences": len(items)}
     else:
-        items = triples(step.data[0])
+        items = [row for source in step.data for row in triples(source)]
         facts["data_stats"] = {"triples": len(items), "datasets": len({t.dataset for t in items}),
                                "with_negative": sum(t.negative is not None for t in items)}
     seed_everything(config.seed + 1000 * ("mntp", "simcse", "supervised").index(step.name))
@@ -125,7 +125,8 @@ def describe(step: StepConfig, facts: dict) -> str:
             f"lr {step.lr:g} (warmup {step.warmup}, linear decay)\n"
             f"  data: {', '.join(d['source'] for d in facts['data'])} -> {sizes}; "
             f"{facts['batches_per_epoch']} batches/epoch\n"
-            f"  LoRA r={step.lora_r} alpha={step.lora_alpha} on {', '.join(facts['lora_targets'])}: "
+            f"  LoRA r={step.lora_r} alpha={step.lora_alpha} on {', '.join(facts['lora_targets'])}"
+            f"{f' (top {step.lora_layers} layers)' if step.lora_layers else ''}: "
             f"{facts['trainable_params']:,} trainable of {facts['total_params']:,} parameters "
             f"({100 * facts['trainable_params'] / max(facts['total_params'], 1):.2f}%)")
     if step.name == "mntp":
