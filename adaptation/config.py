@@ -40,6 +40,9 @@ class EncoderConfig:
     attn_implementation: str = "auto"
     query_instruction: str = ""
     document_instruction: str = ""
+    # the query instructions the encoder was trained with, by task ("search", "similar", ...): a search asks for
+    # a task by name and gets exactly the training text; query_instruction stays the default
+    task_instructions: dict[str, str] = field(default_factory=dict)
     # share of the dense ranking in hybrid (dense + BM25) search; measure it per encoder
     # (bench/bench_hybrid.py): a weak encoder fused 50/50 drags a good BM25 ranking down
     hybrid_dense_weight: float = 0.5
@@ -84,7 +87,7 @@ class EncoderConfig:
         data = self.to_dict()
         # where files live, how fast we run and the query side do not change stored vectors
         for volatile in ("versions", "attn_implementation", "format_version", "base_model", "base_revision",
-                         "base_hash", "dtype", "query_instruction", "hybrid_dense_weight"):
+                         "base_hash", "dtype", "query_instruction", "task_instructions", "hybrid_dense_weight"):
             data.pop(volatile)
         data["adapters"] = [{"name": a["name"], "merged": a["merged"]} for a in data["adapters"]]
         return data

@@ -87,6 +87,9 @@ def search_cmd(
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="Encoder name in the database (default: first)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", "-i",
                                               help="Query instruction (default: the encoder's saved one)."),
+    task: Optional[str] = typer.Option(None, "--task", "-t",
+                                       help="Use the instruction the encoder was trained with for this task "
+                                            "(`l2v encoder info` lists them), e.g. similar."),
     k: int = typer.Option(10, "-k", "--top-k", help="Number of results (documents, or chunks with --chunks)."),
     chunks: bool = typer.Option(False, "--chunks", help="One result per chunk instead of per document."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion."),
@@ -111,7 +114,7 @@ def search_cmd(
 
     if not query.strip():
         raise UsageError("the query is empty; give the words to look for, e.g. l2v search DB \"walrus operator\"")
-    body = {"query": query, "encoder": encoder, "k": k, "instruction": instruction, "hybrid": hybrid,
+    body = {"query": query, "encoder": encoder, "k": k, "instruction": instruction, "task": task, "hybrid": hybrid,
             "dense_weight": dense_weight, "nprobe": nprobe, "ef_search": ef_search, "path": path,
             "types": list(types), "chunks": chunks}
     started = time.perf_counter()

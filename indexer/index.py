@@ -242,10 +242,29 @@ class Index:
         return self._embedders[row.name]
 
     # ---------------------------------------------------------------- search
+    def task_instructions(self, encoder: str | None = None) -> dict[str, str]:
+        """The query instructions the encoder was trained with, by task name (empty if it records none)."""
+        config = json.loads(self._encoder_row(encoder).config or "{}")
+        tasks = config.get("task_instructions") or {}
+        return {str(k): str(v) for k, v in tasks.items()} if isinstance(tasks, dict) else {}
+
+    def query_instruction(self, encoder: str | None = None, task: str | None = None,
+                          instruction: str | None = None) -> str | None:
+        """What a query is prefixed with: ``instruction`` if given, else the one recorded for ``task``, else None
+        (the encoder's saved default). An unknown task is a one-line UsageError naming the encoder's tasks."""
+        if instruction is not None or task is None:
+            return instruction
+        tasks = self.task_instructions(encoder)
+        if task not in tasks:
+            raise UsageError(f"task '{task}': encoder '{self._encoder_row(encoder).name}' was trained with "
+                             f"{', '.join(sorted(tasks)) or 'no named tasks'}; pass one of those or --instruction")
+        return tasks[task]
+
     def search(self, query: str, encoder: str | None = None, k: int = 10, instruction: str | None = None,
                where: Any = None, hybrid: bool = False, dense_weight: float | None = None,
-               nprobe: int | None = None, ef_search: int | None = None) -> list[SearchResult]:
-        """Top-k chunks for ``query``; ``instruction`` defaults to the encoder's saved query instruction.
+               nprobe: int | None = None, ef_search: int | None = None, task: str | None = None) -> list[SearchResult]:
+        """Top-k chunks for ``query``; ``instruction`` defaults to the one of ``task``, else the encoder's saved
+        query instruction.
 
         ``nprobe`` (IVF) and ``ef_search`` (HNSW) raise an approximate index's recall for this search.
         """
@@ -254,6 +273,7 @@ class Index:
         if not isinstance(query, str) or not query.strip():  # its vector would rank arbitrary chunks
             raise UsageError("the query is empty: give some words to search for")
         name = self._encoder_row(encoder).name
+        instruction = self.query_instruction(name, task, instruction)
         vector = self.embedder(name).encode_queries([query], instruction=instruction)
         return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None,
                                   dense_weight=dense_weight, nprobe=nprobe, ef_search=ef_search)
@@ -261,7 +281,7 @@ class Index:
     def search_documents(self, query: str, encoder: str | None = None, k: int = 10, instruction: str | None = None,
                          where: Any = None, hybrid: bool = False, dense_weight: float | None = None,
                          nprobe: int | None = None, ef_search: int | None = None,
-                         passages: int = 3) -> list[DocumentHit]:
+                         passages: int = 3, task: str | None = None) -> list[DocumentHit]:
         """Top-k *documents*: each ranked by its best chunk, with up to ``passages`` - 1 other matching chunks.
 
         Chunk results are fetched deeper until ``k`` distinct documents are found (or the index is
@@ -271,6 +291,7 @@ class Index:
         if k < 1:
             raise UsageError(f"k must be at least 1, got {k}")
         name = self._encoder_row(encoder).name
+        instruction = self.query_instruction(name, task, instruction)
         vector = np.asarray(self.embedder(name).encode_queries([query], instruction=instruction))[0]
         total = self.vectors(name).ntotal
         depth = min(max(4 * k, 20), max(total, 1))

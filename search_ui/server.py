@@ -50,6 +50,7 @@ class SearchRequest:
     k: int = 10
     encoder: str | None = None
     instruction: str | None = None
+    task: str | None = None
     hybrid: bool = False
     dense_weight: float | None = None
     nprobe: int | None = None
@@ -73,7 +74,7 @@ class SearchRequest:
                 setattr(request, name, _number(body, name, kind, minimum=1))
         if body.get("dense_weight") is not None:
             request.dense_weight = _number(body, "dense_weight", float, minimum=0.0, maximum=1.0)
-        for name in ("encoder", "instruction", "path"):
+        for name in ("encoder", "instruction", "task", "path"):
             if body.get(name) is not None:
                 if not isinstance(body[name], str):
                     raise RequestError(f"'{name}' must be a string")

@@ -31,9 +31,13 @@ def instruction_picker(info, key: str = "search") -> tuple[str | None, str]:
     saved = (info.config or {}).get("query_instruction") or ""
     options = instruction_options(info)
     choice = st.selectbox("Instruction", options, key=f"{key}_preset",
-                          help="Text the encoder prefixes to your query; it steers what 'relevant' means.")
+                          help="Text the encoder prefixes to your query; it steers what 'relevant' means. "
+                               "'Trained:' choices are the exact instructions the encoder was trained with.")
+    tasks = trained_tasks(info)
     if choice == SAVED:
         value, shown = None, saved
+    elif choice in tasks:
+        value = shown = tasks[choice]
     elif choice == NONE:
         value, shown = "", ""
     elif choice == CUSTOM:
@@ -129,9 +133,15 @@ def encoder_fields(name: str, info, weight: float) -> list[url_state.Field]:
             url_state.Field("ic", f"search_{name}_custom", str, "")]
 
 
+def trained_tasks(info) -> dict[str, str]:
+    """'Trained: <task>' -> instruction, for each task the encoder records (its training instructions)."""
+    tasks = (info.config or {}).get("task_instructions") or {}
+    return {f"Trained: {name}": text for name, text in tasks.items()} if isinstance(tasks, dict) else {}
+
+
 def instruction_options(info) -> list[str]:
     saved = (info.config or {}).get("query_instruction") or ""
-    return ([SAVED] if saved else []) + list(PRESETS) + [NONE, CUSTOM]
+    return ([SAVED] if saved else []) + list(trained_tasks(info)) + list(PRESETS) + [NONE, CUSTOM]
 
 
 def _sanitize(choices: dict[str, list], defaults: dict[str, object]) -> None:
