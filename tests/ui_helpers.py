@@ -30,9 +30,9 @@ def make_corpus(folder: Path) -> Path:
     else:
         from adaptation.tiny import BUILTIN_CORPUS
 
-        for i in range(12):
+        for i in range(len(PEPS)):   # as many documents as the PEP corpus: the tests count them
             body = "\n\n".join(" ".join(BUILTIN_CORPUS[(i * 7 + p * 3 + j) % len(BUILTIN_CORPUS)] for j in range(6))
-                               for p in range(10))
+                               for p in range(20))
             (folder / f"note-{i}.rst").write_text(f"Title: Note {i} about assignment expressions\n\n{body}\n")
     (folder / "notes").mkdir(exist_ok=True)
     (folder / "notes" / "walrus.md").write_text(

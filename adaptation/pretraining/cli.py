@@ -55,7 +55,9 @@ def pretrain_cmd(
     if resume:
         report = pretrain(PretrainConfig(), out, resume=True, overrides=given)
     else:
-        given.setdefault("data", [str(f) for f in default_data_files()])
+        PretrainConfig(**given).validate()   # an argument mistake is reported before any data is looked for
+        if "data" not in given:              # (setdefault would look for the default corpora even with --data)
+            given["data"] = [str(f) for f in default_data_files()]
         if "eval_file" not in given:
             default_eval = default_eval_file()
             given["eval_file"] = str(default_eval) if default_eval else None
