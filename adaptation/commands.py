@@ -22,6 +22,7 @@ def new_app(help: str) -> typer.Typer:
 
 def run(app: typer.Typer) -> None:
     """Run ``app`` on ``sys.argv`` and exit: user mistakes become one line on stderr and an exit code."""
+    show_notices()
     try:
         code = app(standalone_mode=False)   # a command's typer.Exit(code) comes back as the return value here
         if isinstance(code, int) and code:
@@ -39,6 +40,19 @@ def run(app: typer.Typer) -> None:
             err.show()
             sys.exit(err.exit_code)
         raise
+
+
+def show_notices() -> None:
+    """Print the library's ``l2v.notice`` records (e.g. the dtype an encoder runs in) on stderr, once."""
+    import logging
+
+    notice = logging.getLogger("l2v.notice")
+    if not notice.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        notice.addHandler(handler)
+        notice.setLevel(logging.INFO)
+        notice.propagate = False
 
 
 def _click_exceptions() -> tuple[type, ...]:

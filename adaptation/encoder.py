@@ -21,6 +21,9 @@ from .progress import ProgressBar
 from .storage import atomic_directory, content_hash, copy_base_model, directory_identity, fingerprint
 
 log = logging.getLogger(__name__)
+# What a user should see once per loaded encoder (the dtype it runs in and why): the CLIs print this
+# logger's records on stderr (adaptation.commands.run); library users see nothing unless they ask.
+notice = logging.getLogger("l2v.notice")
 
 # On a CPU, one forward pass whose activations outgrow the caches turns the elementwise ops
 # (norms, rotary, SiLU) memory-bound: profiled on a 30M Llama (hidden 512, 2 threads), a batch
@@ -142,6 +145,7 @@ class Encoder:
             adapters=entries,
             versions=library_versions(),
         )
+        notice.info("encoder %s: %s on %s (%s)", name, choice.dtype, device, choice.reason)
         return cls(model, tokenizer, config, [d for d, _, _ in stack], resolved.local_dir, device,
                    dtype_reason=choice.reason)
 
@@ -174,6 +178,7 @@ class Encoder:
                                              [(d, e.name, e.merged) for d, e in zip(adapter_dirs, config.adapters)])
         config.dtype = choice.dtype
         tokenizer = loading.load_tokenizer(str(directory))
+        notice.info("encoder %s: %s on %s (%s)", directory.name, choice.dtype, device, choice.reason)
         return cls(model, tokenizer, config, adapter_dirs, resolved.local_dir, device, dtype_reason=choice.reason)
 
     def _override(self, **values) -> None:

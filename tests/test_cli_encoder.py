@@ -60,3 +60,13 @@ def test_help_shows_defaults_and_extras_written_in_the_help_text():
     assert "Max tokens per chunk [default: 400]." in text                # not eaten as markup
     assert "pip install 'l2v-search[ray]'" in text
     assert "<bool>" not in text and "--include GLOB" in text and "FOLDER" in text
+
+
+def test_the_dtype_an_encoder_runs_in_is_printed_once_with_its_reason(tiny_encoder, tmp_path):
+    """Issue 20: the dtype chosen per machine was never shown; every command now says it on stderr."""
+    saved = tiny_encoder("llama").save(tmp_path / "enc")
+    done = l2v("encoder", "embed", str(saved), "a cat sat")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("encoder enc:")]
+    assert lines == ["encoder enc: float32 on cpu (L2V_DTYPE=float32)"]   # conftest pins L2V_DTYPE for the suite
+    assert json.loads(done.stdout)["dim"] > 0                             # stdout stays machine-readable
