@@ -3,6 +3,11 @@
 Lexical first (query terms, weighted by rarity inside the chunk) because it explains
 itself to a reader; when no query word occurs, an optional semantic scorer (the
 encoder) picks the passage instead. Everything from a document is HTML-escaped.
+
+The semantic fallback is the expensive part of a results page (a forward pass per window):
+``best_passages`` embeds at most ``SEMANTIC_BUDGET`` windows per page, of at most
+``SEMANTIC_CHARS`` characters, in one call, choosing them by partial-word overlap first.
+Header blocks (``PEP:`` / ``Title:`` / ``Author:`` lines) are metadata, never a passage.
 """
 from __future__ import annotations
 
@@ -14,6 +19,11 @@ from typing import Callable, Sequence
 
 TERM = re.compile(r"\w+", re.UNICODE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+# RFC 822-style header fields (PEP headers, e-mail): "Title: ...", "Post-History: ..."
+FIELD_LINE = re.compile(r"[A-Z][A-Za-z0-9-]*:(?:[ \t]|$)")
+SEMANTIC_BUDGET = 4     # windows embedded per results page, at most (~0.1-0.3 s each, 135M encoder, 2 cores)
+SEMANTIC_CHARS = 240    # characters of a window the encoder sees (the start decides; cost grows with length)
+STEM = 5                # partial-word match: terms sharing their first STEM letters ("assigns" ~ "assignment")
 STOP = frozenset("a an and are as at be by for from has have in is it its of on or that the this to was were "
                  "what which who will with how why when where does do did".split())
 
@@ -49,6 +59,37 @@ def sentences(text: str, max_chars: int = 400) -> list[tuple[int, int]]:
     return out or [(0, len(text))]
 
 
+def header_blocks(text: str) -> list[tuple[int, int]]:
+    """Spans of header blocks: two or more consecutive ``Field: value`` lines (with indented continuations).
+
+    PEPs and mails start with one; its words (title, authors) match queries but tell a reader nothing.
+    """
+    blocks, start, fields, pos = [], None, 0, 0
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if FIELD_LINE.match(body):
+            start, fields = (pos, 0) if start is None else (start, fields)
+            fields += 1
+        elif not (start is not None and body[:1] in (" ", "\t") and body.strip()):   # not a continuation
+            if start is not None and fields >= 2:
+                blocks.append((start, pos))
+            start = None
+        pos += len(line)
+    if start is not None and fields >= 2:
+        blocks.append((start, pos))
+    return blocks
+
+
+def content_segments(text: str) -> list[tuple[int, int]]:
+    """The text outside header blocks, as (start, end) spans."""
+    out, at = [], 0
+    for start, end in header_blocks(text):
+        out.append((at, start))
+        at = end
+    out.append((at, len(text)))
+    return [(s, e) for s, e in out if text[s:e].strip()]
+
+
 def lexical_scores(query: str, spans: Sequence[str]) -> list[float]:
     """Sum over distinct query terms present in a span of idf-like weights (rarer in the chunk = higher)."""
     wanted = set(terms(query))
@@ -61,8 +102,24 @@ def lexical_scores(query: str, spans: Sequence[str]) -> list[float]:
 
 
 def windows_of(text: str, window: int = 2) -> list[tuple[int, int]]:
-    spans = sentences(text)
-    return [(spans[i][0], spans[min(i + window, len(spans)) - 1][1]) for i in range(len(spans))]
+    """Every run of up to ``window`` consecutive sentences, never crossing or touching a header block."""
+    out = []
+    for seg_start, seg_end in content_segments(text):
+        spans = [(seg_start + s, seg_start + e) for s, e in sentences(text[seg_start:seg_end])]
+        out += [(spans[i][0], spans[min(i + window, len(spans)) - 1][1]) for i in range(len(spans))]
+    return out
+
+
+def stems(text: str) -> set[str]:
+    return {t[:STEM] for t in terms(text) if len(t) >= 3}
+
+
+def candidate_windows(text: str, query: str, window: int = 2) -> list[tuple[int, int]]:
+    """Non-overlapping windows, most partial-word overlap with the query first, then in text order."""
+    windows = windows_of(text, window)[::max(1, window)]
+    wanted = stems(query)
+    overlap = [len(wanted & stems(text[s:e])) for s, e in windows]
+    return [windows[i] for i in sorted(range(len(windows)), key=lambda i: (-overlap[i], i))]
 
 
 def best_passage(text: str, query: str, window: int = 2,
@@ -75,27 +132,41 @@ def best_passage(text: str, query: str, window: int = 2,
     if max(scores, default=0.0) <= 0.0:
         if semantic is None or not pieces:
             return Passage(0, 0, 0.0, "none")
-        scores, how = [float(v) for v in semantic(query, pieces)], "semantic"
+        scores, how = [float(v) for v in semantic(query, [p[:SEMANTIC_CHARS] for p in pieces])], "semantic"
     best = max(range(len(windows)), key=lambda i: (scores[i], -(windows[i][1] - windows[i][0])))
     start, end = windows[best]
     return Passage(start, end, float(scores[best]), how)
 
 
 def best_passages(texts: Sequence[str], query: str, window: int = 2,
-                  semantic: Callable[[str, list[str]], list[float]] | None = None) -> list[Passage]:
-    """``best_passage`` for many chunks; the semantic fallback embeds all unmatched windows in one call."""
+                  semantic: Callable[[str, list[str]], list[float]] | None = None,
+                  budget: int = SEMANTIC_BUDGET) -> list[Passage]:
+    """``best_passage`` for the chunks of one page; the semantic fallback is bounded and batched.
+
+    Chunks sharing no query word get up to ``budget`` candidate windows in all (best partial-word
+    overlap first, higher-ranked chunks first, at least two per chunk: one candidate needs no
+    encoder), embedded in ONE ``semantic`` call; chunks left without candidates stay unhighlighted.
+    """
     out = [best_passage(t, query, window) for t in texts]
     todo = [i for i, p in enumerate(out) if p.how == "none" and texts[i].strip()]
-    if semantic is None or not todo:
+    if semantic is None or not todo or budget < 2:
         return out
-    spans = {i: windows_of(texts[i], window) for i in todo}
-    flat = [texts[i][s:e] for i in todo for s, e in spans[i]]
-    scores, at = [float(v) for v in semantic(query, flat)], 0
+    per = max(2, budget // len(todo))
+    chosen: dict[int, list[tuple[int, int]]] = {}
     for i in todo:
-        mine = scores[at:at + len(spans[i])]
-        at += len(spans[i])
+        room = budget - sum(map(len, chosen.values()))
+        windows = candidate_windows(texts[i], query, window)[:min(per, room)]
+        if len(windows) >= 2:
+            chosen[i] = windows
+    if not chosen:
+        return out
+    flat = [texts[i][s:e][:SEMANTIC_CHARS] for i, spans in chosen.items() for s, e in spans]
+    scores, at = [float(v) for v in semantic(query, flat)], 0
+    for i, spans in chosen.items():
+        mine = scores[at:at + len(spans)]
+        at += len(spans)
         best = max(range(len(mine)), key=lambda j: mine[j])
-        out[i] = Passage(spans[i][best][0], spans[i][best][1], mine[best], "semantic")
+        out[i] = Passage(spans[best][0], spans[best][1], mine[best], "semantic")
     return out
 
 

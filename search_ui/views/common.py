@@ -52,6 +52,14 @@ def load_embedder(db: str, name: str, fingerprint: str):
     return open_index(db).embedder(name)
 
 
+@st.cache_resource(show_spinner=False)
+def passage_cache():
+    """Highlighted passages chosen so far, shared by every session: a rerun of a page embeds nothing."""
+    from ..passages import PassageCache
+
+    return PassageCache()
+
+
 def embedder(idx, name: str):
     info = next((e for e in idx.encoders() if e.name == name), None)
     if info is None:

@@ -8,8 +8,9 @@ import streamlit as st
 from .. import url_state
 from ..compare import agreements, rank_badges, rank_table
 from . import common
-from ..highlight import best_passages
-from .search import hit_html, semantic_scorer
+from ..highlight import SEMANTIC_BUDGET
+from ..passages import page_passages
+from .search import hit_html
 
 
 PAGE = "compare"
@@ -65,8 +66,9 @@ def render(idx, db: str) -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
     differences(results, rankings, k)
     columns = st.columns(len(chosen))
-    passages = {name: best_passages([h.text for h in hits], query,
-                                    semantic=semantic_scorer(common.embedder(idx, name), None))
+    budget = SEMANTIC_BUDGET // len(chosen)          # the page's encoder work, shared by its columns
+    passages = {name: page_passages([h.text for h in hits], query, common.embedder(idx, name), None,
+                                    common.passage_cache(), budget=budget)
                 for name, hits in results.items()}
     for column, name in zip(columns, chosen):
         with column:

@@ -11,7 +11,8 @@ import streamlit as st
 
 from indexer import L2VError
 
-from ..highlight import Passage, best_passage, best_passages, highlight_html
+from ..highlight import Passage, best_passage, highlight_html
+from ..passages import page_passages
 from .. import url_state
 from ..settings import root_path
 from . import common
@@ -53,15 +54,6 @@ def instruction_picker(info, key: str = "search") -> tuple[str | None, str]:
 @st.cache_data(show_spinner=False, ttl=60)
 def file_types(db: str) -> list[str]:
     return common.open_index(db).document_types()
-
-
-def semantic_scorer(embedder, instruction: str | None):
-    """Cosine of each passage with the query, by the encoder that ranked the hits (one batched call)."""
-    def score(query: str, pieces: list[str]) -> list[float]:
-        q = embedder.encode_queries([query], instruction=instruction)[0]
-        return (embedder.encode_documents(pieces) @ q).tolist()
-
-    return score
 
 
 def excerpt_html(text: str, passage: Passage, query: str, context: int = 240) -> str:
@@ -208,7 +200,7 @@ def render(idx, db: str) -> None:
     unit = "documents" if group else "hits"
     st.caption(f"{len(hits)} {unit} from encoder '{name}' · highlighted: the passage sharing the query's rarest "
                "words, else the one the encoder finds closest")
-    passages = best_passages([h.text for h in hits], query, semantic=semantic_scorer(model, instruction))
+    passages = page_passages([h.text for h in hits], query, model, instruction, common.passage_cache())
     for position, (hit, passage) in enumerate(zip(hits, passages)):
         others = documents[position].passages if group else []
         extra = f" · {len(others)} more passage{'s' * (len(others) != 1)} below" if others else ""
