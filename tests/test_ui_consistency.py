@@ -81,3 +81,13 @@ def test_search_page_embeds_at_most_the_budget_and_a_rerun_embeds_nothing(monkey
     at.run()
     no_errors(at)
     assert embedded == []
+
+
+# ------------------------------------------------------------------ item 6: titles read as a reader sees them
+def test_sphinx_role_prefixes_and_escaped_spaces_leave_titles():
+    from indexer import extract
+
+    source = ":mod:`!contextlib` --- Utilities for :keyword:`!with`\\ -statement contexts\n" + "=" * 90 + "\n\nText.\n"
+    assert extract("contextlib.rst", source.encode()).title == "contextlib — Utilities for with-statement contexts"
+    assert extract("p.rst", b"Using :func:`~os.path.join`\n" + b"=" * 40 + b"\n\nx\n").title == "Using join"
+    assert extract("m.md", b"# Using \\*args and :mod:`os`\n\nx\n").title == "Using \\*args and os"  # only \\ + space

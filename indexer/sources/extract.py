@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
+from .titles import sphinx_markup
+
 BINARY_SNIFF = 8192
 # Bump whenever a file's extracted text may change: files skipped by an older extractor are retried.
 EXTRACTOR_VERSION = 2  # 2: mostly-UTF-8 text with a few invalid bytes decodes as UTF-8 (was cp1252)
@@ -195,7 +197,7 @@ def plain_title(title: str) -> str:
 
     ":mod:`unittest.mock` --- mock object library" -> "unittest.mock — mock object library".
     """
-    title = _ROLE.sub(lambda m: m.group(1), title)
+    title = _ROLE.sub(lambda m: m.group(1), sphinx_markup(title))
     title = _LINK.sub(lambda m: m.group(1) or m.group(2), title)
     title = _LITERAL.sub(lambda m: next(g for g in m.groups() if g is not None), title)
     title = re.sub(r"\s+---\s+", " — ", title)
