@@ -63,6 +63,25 @@ PROBES: list[tuple[str, str, list[str]]] = [
       "tests/test_index_vectors.py::test_search_reads_the_generation_and_chunk_rows_in_one_snapshot"]),
     ("crash", "SIGKILL at every commit step resumes to the state of a clean build",
      ["tests/test_index_crash.py"]),
+    ("21.5", "l2v serve bounds every costly parameter with a 400 naming the limit (ef_search, nprobe, k, passages, "
+             "embedding inputs and their size, /documents pages); idle connections time out, concurrent ones are capped",
+     ["tests/test_serve_hardening.py::test_search_parameters_are_bounded_and_the_limit_is_named",
+      "tests/test_serve_hardening.py::test_embedding_inputs_are_bounded_in_count_and_size",
+      "tests/test_serve_hardening.py::test_document_pages_are_validated",
+      "tests/test_serve_hardening.py::test_an_idle_connection_is_closed_after_the_timeout",
+      "tests/test_serve_hardening.py::test_concurrent_connections_are_capped_and_the_next_one_gets_503"]),
+    ("21.6", "l2v serve refuses a foreign Host header (403, DNS rebinding) and POST bodies not declared JSON (415)",
+     ["tests/test_serve_hardening.py::test_a_foreign_host_header_is_refused",
+      "tests/test_serve_hardening.py::test_the_servers_own_addresses_are_accepted",
+      "tests/test_serve_hardening.py::test_host_rules_for_other_bindings",
+      "tests/test_serve_hardening.py::test_post_bodies_must_be_declared_json"]),
+    ("21.9", "l2v serve: k Infinity/NaN/1e400, bad db, bad Content-Length, lone surrogates, non-string instruction, "
+             "ef_search >= 2^31 are one-line 400s; l2v search --server on an unexpected 200 is one line",
+     ["tests/test_serve_hardening.py::test_malformed_search_values_are_one_line_400s",
+      "tests/test_serve_hardening.py::test_malformed_embedding_values_are_400s",
+      "tests/test_serve_hardening.py::test_a_content_length_that_is_not_a_count_is_a_400",
+      "tests/test_serve_hardening.py::test_a_body_shorter_than_its_content_length_is_answered_not_waited_for",
+      "tests/test_serve_hardening.py::test_cli_search_on_an_unexpected_200_is_one_line"]),
 ]
 
 

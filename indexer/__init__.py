@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .index import Index
     from .options import IndexOptions
     from adaptation.hardware import DTYPE_HELP, use_dtype
-    from .remote import run_search
+    from .remote import SEARCH_LIMITS, run_search
     from adaptation.evaluation.report import load_report
     from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, RunReport,
                           SearchResult, SkippedInfo)
@@ -67,7 +67,7 @@ __getattr__, __all__ = lazy_exports(__name__, {
     ".embedding.ray_engine": ["RayOptions"],
     ".index": ["Index"],
     ".options": ["IndexOptions"],
-    ".remote": ["run_search"],
+    ".remote": ["SEARCH_LIMITS", "run_search"],
     # the dtype every encoder this process loads runs in (--dtype of the UI commands, as of l2v index)
     "adaptation.hardware": ["DTYPE_HELP", "use_dtype"],
     # encoder evaluation reports (``l2v eval --out``) for the UI's Index page

@@ -10,6 +10,8 @@ import typer
 
 from adaptation.hardware import DTYPE_HELP, use_dtype
 
+from .remote import SEARCH_LIMITS
+
 
 def index_cmd(
     folder: Path = typer.Argument(..., metavar="FOLDER", help="Folder of documents to index."),
@@ -96,9 +98,9 @@ def search_cmd(
     dense_weight: Optional[float] = typer.Option(None, "--dense-weight", min=0.0, max=1.0,
                                                  help="With --hybrid: the dense ranking's share of the fusion, the "
                                                       "rest is BM25's (default: the encoder's recorded weight)."),
-    nprobe: Optional[int] = typer.Option(None, "--nprobe", min=1,
+    nprobe: Optional[int] = typer.Option(None, "--nprobe", min=1, max=SEARCH_LIMITS.nprobe,
                                          help="IVF indexes: lists to visit (more = higher recall, slower)."),
-    ef_search: Optional[int] = typer.Option(None, "--ef-search", min=1,
+    ef_search: Optional[int] = typer.Option(None, "--ef-search", min=1, max=SEARCH_LIMITS.ef_search,
                                             help="HNSW indexes: candidate list size (more = higher recall, slower)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     path: Optional[str] = typer.Option(None, "--path", help="Only documents whose relative path matches this glob."),
@@ -119,10 +121,10 @@ def search_cmd(
             "types": list(types), "chunks": chunks}
     started = time.perf_counter()
     if server:
-        from .remote import post_json
+        from .remote import post_json, search_results
 
         answer = post_json(server, "/search", {**body, "db": str(db.expanduser().resolve())})
-        results = answer["hits"] if chunks else answer["documents"]
+        results = search_results(answer, chunks, server)
     else:
         results = _search_here(db, body)
     elapsed = time.perf_counter() - started

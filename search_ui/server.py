@@ -15,94 +15,28 @@ there. The server loads every encoder of the database once, then answers:
 
 Bound to 127.0.0.1 unless ``--host`` says otherwise: a database is private data. Requests are
 served one at a time per process (the model is the bottleneck, and torch already uses every core).
-Errors are JSON ``{"error": {"message", "type"}}`` with status 400/404/413, never a traceback.
+Errors are JSON ``{"error": {"message", "type"}}`` with status 400/403/404/408/411/413/415/503, never
+a traceback. What a request may contain is checked in ``api_requests`` (every field bounded); who may
+send it and how many connections are served in ``http_guard`` (Host check, JSON-only POST, timeouts).
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from indexer import L2VError
-from indexer import run_search
+from indexer import SEARCH_LIMITS, L2VError, run_search
 
-MAX_BODY = 4 << 20          # 4 MiB of JSON per request
-MAX_INPUTS = 2048           # texts per /v1/embeddings call
-
-
-class RequestError(Exception):
-    """A client mistake: becomes a JSON error with this HTTP status."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class SearchRequest:
-    query: str
-    k: int = 10
-    encoder: str | None = None
-    instruction: str | None = None
-    task: str | None = None
-    hybrid: bool = False
-    dense_weight: float | None = None
-    nprobe: int | None = None
-    ef_search: int | None = None
-    path: str | None = None
-    types: tuple[str, ...] = ()
-    chunks: bool = False
-    passages: int = 3
-
-    @classmethod
-    def parse(cls, body: dict) -> "SearchRequest":
-        query = body.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise RequestError("'query' must be a non-empty string")
-        unknown = set(body) - set(cls.__dataclass_fields__) - {"db"}
-        if unknown:
-            raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        request = cls(query=query)
-        for name, kind in (("k", int), ("nprobe", int), ("ef_search", int), ("passages", int)):
-            if body.get(name) is not None:
-                setattr(request, name, _number(body, name, kind, minimum=1))
-        if body.get("dense_weight") is not None:
-            request.dense_weight = _number(body, "dense_weight", float, minimum=0.0, maximum=1.0)
-        for name in ("encoder", "instruction", "task", "path"):
-            if body.get(name) is not None:
-                if not isinstance(body[name], str):
-                    raise RequestError(f"'{name}' must be a string")
-                setattr(request, name, body[name])
-        for name in ("hybrid", "chunks"):
-            if body.get(name) is not None:
-                if not isinstance(body[name], bool):
-                    raise RequestError(f"'{name}' must be true or false")
-                setattr(request, name, body[name])
-        types = body.get("types") or []
-        if isinstance(types, str):
-            types = [types]
-        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-            raise RequestError("'types' must be a list of file types, e.g. [\"md\", \"pdf\"]")
-        request.types = tuple(types)
-        if request.k > 1000:
-            raise RequestError("'k' must be at most 1000")
-        return request
-
-
-def _number(body: dict, name: str, kind: type, minimum: float, maximum: float | None = None):
-    value = body[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise RequestError(f"'{name}' must be {'an integer' if kind is int else 'a number'}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"at least {minimum:g}"
-        raise RequestError(f"'{name}' must be {bound}, got {value}")
-    return kind(value)
+from .api_requests import (MAX_BODY, EmbeddingsRequest, RequestError, SearchRequest, database_path, int_arg,
+                           page_args)
+from .http_guard import CONNECTION_TIMEOUT, MAX_CONNECTIONS, BoundedHTTPServer, HostCheck, read_json, require_json
 
 
 class SearchService:
@@ -135,7 +69,7 @@ class SearchService:
 
     def search(self, body: dict) -> dict:
         request = SearchRequest.parse(body)
-        wanted = body.get("db")
+        wanted = database_path(body)
         if wanted and Path(wanted).expanduser().resolve() != self.db:
             raise RequestError(f"this server serves '{self.db}', not '{wanted}'")
         started = time.perf_counter()
@@ -150,25 +84,15 @@ class SearchService:
 
     def embeddings(self, body: dict) -> dict:
         """OpenAI's /v1/embeddings; ``input_type`` "query" applies the encoder's query instruction."""
-        model = body.get("model") or (self.names[0] if self.names else None)
+        request = EmbeddingsRequest.parse(body)
+        model = request.model or (self.names[0] if self.names else None)
         if model not in self.names:
             raise RequestError(f"unknown model '{model}'; this server has: {', '.join(self.names)}", 404)
-        texts = body.get("input")
-        if isinstance(texts, str):
-            texts = [texts]
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            raise RequestError("'input' must be a string or a non-empty list of strings (token ids are not supported)")
-        if len(texts) > MAX_INPUTS:
-            raise RequestError(f"at most {MAX_INPUTS} inputs per request", 413)
-        kind = body.get("input_type", "document")
-        if kind not in ("document", "query"):
-            raise RequestError("'input_type' must be \"document\" or \"query\"")
-        if body.get("encoding_format", "float") != "float":
-            raise RequestError("only 'encoding_format': 'float' is supported")
+        texts = request.texts
         with self.lock:
             embedder = self.index.embedder(model)
-            if kind == "query":
-                vectors = embedder.encode_queries(texts, instruction=body.get("instruction"))
+            if request.kind == "query":
+                vectors = embedder.encode_queries(texts, instruction=request.instruction)
             else:
                 vectors = embedder.encode_documents(texts)
             tokens = sum(len(embedder.tokenizer.offsets(t)) for t in texts)
@@ -178,10 +102,15 @@ class SearchService:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
-def make_handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
+def make_handler(service: SearchService, hosts: HostCheck,
+                 timeout: float = CONNECTION_TIMEOUT) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "l2v-serve"
         quiet = True
+
+        def setup(self) -> None:
+            self.timeout = timeout   # StreamRequestHandler applies it to the socket: idle clients are let go
+            super().setup()
 
         def log_message(self, format: str, *args) -> None:   # noqa: A002 (the stdlib's name)
             if not self.quiet:
@@ -194,9 +123,9 @@ def make_handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
                 "/health": service.health,
                 "/status": service.status,
                 "/v1/models": service.models,
-                "/documents": lambda: service.documents(_int_arg(query, "limit", 50), _int_arg(query, "offset", 0)),
+                "/documents": lambda: service.documents(*page_args(query)),
                 "/search": lambda: service.search({"query": query.get("q", [""])[0],
-                                                   "k": _int_arg(query, "k", 10)}),
+                                                   "k": int_arg(query, "k", 10, 1, SEARCH_LIMITS.k)}),
             }
             self._answer(routes.get(url.path))
 
@@ -206,20 +135,15 @@ def make_handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
             self._answer(None if route is None else lambda: route(self._body()))
 
         def _body(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                raise RequestError(f"request body over {MAX_BODY >> 20} MiB", 413)
-            try:
-                body = json.loads(self.rfile.read(length) or b"{}")
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise RequestError(f"the body is not valid JSON ({err.msg if hasattr(err, 'msg') else err})") from None
-            if not isinstance(body, dict):
-                raise RequestError("the body must be a JSON object")
-            return body
+            require_json(self.headers.get("Content-Type"))
+            return read_json(self.headers, self.rfile, MAX_BODY)
 
-        def _answer(self, route) -> None:
+        def _answer(self, route: Callable[[], dict] | None) -> None:
+            refusal = hosts.refusal(self._host())
+            if refusal:
+                return self._send(403, {"error": {"message": refusal, "type": "forbidden_host"}})
             if route is None:
-                return self._send(404, {"error": {"message": f"no such endpoint: {self.command} {self.path}",
+                return self._send(404, {"error": {"message": f"no such endpoint: {self.command} {self.path[:200]}",
                                                   "type": "not_found"}})
             try:
                 self._send(200, route())
@@ -232,6 +156,11 @@ def make_handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
                 self._send(500, {"error": {"message": f"internal error: {type(err).__name__}: {err}",
                                            "type": "server_error"}})
 
+        def _host(self) -> str | None:
+            """The Host header; two different ones count as a foreign host (which one would the client mean?)."""
+            values = set(self.headers.get_all("Host") or [])
+            return None if not values else values.pop() if len(values) == 1 else " & ".join(sorted(values))
+
         def _send(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
@@ -243,13 +172,12 @@ def make_handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _int_arg(query: dict, name: str, default: int) -> int:
-    try:
-        return int(query.get(name, [default])[0])
-    except ValueError:
-        raise RequestError(f"'{name}' must be an integer") from None
+def make_server(service: SearchService, host: str = "127.0.0.1", port: int = 8765,
+                timeout: float = CONNECTION_TIMEOUT, max_connections: int = MAX_CONNECTIONS) -> ThreadingHTTPServer:
+    """A ready server (``port`` 0 picks a free one: ``server.server_address[1]``); call ``serve_forever``.
 
-
-def make_server(service: SearchService, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
-    """A ready server (``port`` 0 picks a free one: ``server.server_address[1]``); call ``serve_forever``."""
-    return ThreadingHTTPServer((host, port), make_handler(service))
+    ``timeout``: seconds a connection may stay silent; ``max_connections``: served at once (more get 503).
+    """
+    server = BoundedHTTPServer((host, port), None, max_connections)
+    server.RequestHandlerClass = make_handler(service, HostCheck(host, server.server_address[1]), timeout)
+    return server

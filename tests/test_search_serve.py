@@ -90,7 +90,8 @@ def server(db):
 
 def call(url: str, body: dict | bytes | None = None) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
+                                     headers={"Content-Type": "application/json"} if data is not None else {})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
