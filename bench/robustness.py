@@ -82,6 +82,9 @@ PROBES: list[tuple[str, str, list[str]]] = [
       "tests/test_serve_hardening.py::test_a_content_length_that_is_not_a_count_is_a_400",
       "tests/test_serve_hardening.py::test_a_body_shorter_than_its_content_length_is_answered_not_waited_for",
       "tests/test_serve_hardening.py::test_cli_search_on_an_unexpected_200_is_one_line"]),
+    ("20.4", "l2v search uses a running l2v serve of the same database (DB/serve.json) and ignores records it cannot "
+             "trust; --keyword (and dense weight 0) searches with no model",
+     ["tests/test_search_auto_server.py"]),
 ]
 
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .options import IndexOptions
     from adaptation.hardware import DTYPE_HELP, use_dtype
     from .remote import SEARCH_LIMITS, run_search
+    from .serve_record import local_url, remove_record, write_record
     from adaptation.evaluation.report import load_report
     from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, RunReport,
                           SearchResult, SkippedInfo)
@@ -68,6 +69,8 @@ __getattr__, __all__ = lazy_exports(__name__, {
     ".index": ["Index"],
     ".options": ["IndexOptions"],
     ".remote": ["SEARCH_LIMITS", "run_search"],
+    # DB/serve.json: how `l2v search` finds a running `l2v serve` of the same database
+    ".serve_record": ["local_url", "remove_record", "write_record"],
     # the dtype every encoder this process loads runs in (--dtype of the UI commands, as of l2v index)
     "adaptation.hardware": ["DTYPE_HELP", "use_dtype"],
     # encoder evaluation reports (``l2v eval --out``) for the UI's Index page

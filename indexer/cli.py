@@ -97,7 +97,10 @@ def search_cmd(
     hybrid: bool = typer.Option(False, "--hybrid", help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion."),
     dense_weight: Optional[float] = typer.Option(None, "--dense-weight", min=0.0, max=1.0,
                                                  help="With --hybrid: the dense ranking's share of the fusion, the "
-                                                      "rest is BM25's (default: the encoder's recorded weight)."),
+                                                      "rest is BM25's (default: the encoder's recorded weight); "
+                                                      "0 is --keyword."),
+    keyword: bool = typer.Option(False, "--keyword",
+                                 help="Rank by words alone (BM25 over SQLite FTS5): loads no model, answers at once."),
     nprobe: Optional[int] = typer.Option(None, "--nprobe", min=1, max=SEARCH_LIMITS.nprobe,
                                          help="IVF indexes: lists to visit (more = higher recall, slower)."),
     ef_search: Optional[int] = typer.Option(None, "--ef-search", min=1, max=SEARCH_LIMITS.ef_search,
@@ -107,7 +110,8 @@ def search_cmd(
     types: list[str] = typer.Option([], "--type", metavar="TYPE", help="Only these file types (extension), repeatable."),
     server: Optional[str] = typer.Option(None, "--server", metavar="URL",
                                          help="Ask a running `l2v serve DB` (encoders already loaded) instead of "
-                                              "loading them here, e.g. http://127.0.0.1:8765"),
+                                              "loading them here, e.g. http://127.0.0.1:8765. Without it, a "
+                                              "running `l2v serve` of DB is found and used by itself."),
     dtype: Optional[str] = typer.Option(None, "--dtype", metavar="DTYPE", help=DTYPE_HELP),
 ) -> None:
     """Search a database: documents ranked by their best passage (or chunks with --chunks)."""
@@ -119,13 +123,11 @@ def search_cmd(
     body = {"query": query, "encoder": encoder, "k": k, "instruction": instruction, "task": task, "hybrid": hybrid,
             "dense_weight": dense_weight, "nprobe": nprobe, "ef_search": ef_search, "path": path,
             "types": list(types), "chunks": chunks}
+    if keyword:
+        body["keyword"] = True
     started = time.perf_counter()
-    if server:
-        from .remote import post_json, search_results
-
-        answer = post_json(server, "/search", {**body, "db": str(db.expanduser().resolve())})
-        results = search_results(answer, chunks, server)
-    else:
+    results, via = _search_remote(db, body, server, auto=not keyword)
+    if results is None:
         results = _search_here(db, body)
     elapsed = time.perf_counter() - started
     if as_json:
@@ -136,7 +138,26 @@ def search_cmd(
     for r in results:
         typer.echo(_format_hit(r) if chunks else _format_document(r))
     unit = "chunks" if chunks else "documents"
-    typer.echo(f"({len(results)} {unit} in {elapsed * 1000:.0f} ms{' via ' + server if server else ''})", err=True)
+    typer.echo(f"({len(results)} {unit} in {elapsed * 1000:.0f} ms{' via ' + via if via else ''})", err=True)
+
+
+def _search_remote(db: Path, body: dict, server: str | None, auto: bool) -> tuple[list[dict] | None, str | None]:
+    """(results, server URL) from ``--server``, or from a running `l2v serve` of ``db`` that its
+    ``serve.json`` names (``auto``; a keyword search loads no model, so it never needs one); (None, None)
+    to search in-process. A server that vanished since its record was written is skipped, not an error."""
+    from .remote import ServerUnreachable, post_json, search_results
+    from .serve_record import live_server
+
+    url = server or (live_server(db.expanduser()) if auto else None)
+    if url is None:
+        return None, None
+    try:
+        answer = post_json(url, "/search", {**body, "db": str(db.expanduser().resolve())})
+    except ServerUnreachable:
+        if server:
+            raise
+        return None, None
+    return search_results(answer, body["chunks"], url), url
 
 
 def _search_here(db: Path, body: dict) -> list[dict]:

@@ -27,16 +27,31 @@ class SearchLimits:
 
 
 SEARCH_LIMITS = SearchLimits()
+DENSE_ONLY = ("instruction", "task", "nprobe", "ef_search", "dense_weight")   # meaningless in keyword mode
 
 
 class ServerUnreachable(UsageError):
-    """No answer from the server at all (not running, wrong port)."""
+    """No answer from the server at all (not running, wrong port): a caller may search in-process instead."""
 
 
 def run_search(idx, query: str, *, chunks: bool = False, passages: int = 3, path: str | None = None,
-               types: Sequence[str] = (), **options: Any) -> list[dict]:
-    """Documents (or chunks with ``chunks``) for ``query`` as dicts; ``options`` are ``Index.search``'s."""
+               types: Sequence[str] = (), keyword: bool = False, **options: Any) -> list[dict]:
+    """Documents (or chunks with ``chunks``) for ``query`` as dicts; ``options`` are ``Index.search``'s.
+
+    ``keyword`` ranks by BM25 alone and loads no model; so does a hybrid search with dense weight 0.
+    """
     where = {"path": path, "type": list(types)} if (path or types) else None
+    if keyword:
+        given = [name for name in DENSE_ONLY if options.get(name) is not None]   # hybrid or not: no matter
+        if given:
+            raise UsageError(f"keyword search ranks by words alone; {', '.join(given)} do(es) not apply to it")
+    if keyword or (options.get("hybrid") and options.get("dense_weight") == 0):
+        from .keyword import keyword_documents, keyword_search
+
+        k = options.get("k", 10)
+        if chunks:
+            return [h.to_dict() for h in keyword_search(idx, query, k, where)]
+        return [d.to_dict() for d in keyword_documents(idx, query, k, where, passages)]
     if chunks:
         return [h.to_dict() for h in idx.search(query, where=where, **options)]
     return [d.to_dict() for d in idx.search_documents(query, where=where, passages=passages, **options)]

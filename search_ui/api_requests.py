@@ -46,6 +46,7 @@ class SearchRequest:
     types: tuple[str, ...] = ()
     chunks: bool = False
     passages: int = 3
+    keyword: bool = False
 
     @classmethod
     def parse(cls, body: dict) -> "SearchRequest":
@@ -66,7 +67,7 @@ class SearchRequest:
         for name, longest in (("encoder", MAX_NAME_CHARS), ("instruction", SEARCH_LIMITS.query_chars),
                               ("task", MAX_NAME_CHARS), ("path", MAX_PATH_CHARS)):
             setattr(request, name, text(body, name, longest))
-        for name in ("hybrid", "chunks"):
+        for name in ("hybrid", "chunks", "keyword"):
             if body.get(name) is not None:
                 if not isinstance(body[name], bool):
                     raise RequestError(f"'{name}' must be true or false")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from indexer import DTYPE_HELP, use_dtype
+from indexer import DTYPE_HELP, local_url, remove_record, use_dtype, write_record
 
 from .errors import UsageError
 
@@ -122,15 +122,31 @@ def serve_cmd(
     except OSError as err:
         service.close()
         raise UsageError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port") from None
-    address = f"http://{host}:{server.server_address[1]}"
+    address = local_url(host, server.server_address[1])
     typer.echo(f"l2v serve: {address}  (encoders: {', '.join(service.names)}; Ctrl+C stops)", err=True)
+    try:
+        write_record(db, address)   # `l2v search DB` finds this server through DB/serve.json
+    except OSError as err:
+        typer.echo(f"note: cannot write {db}/serve.json ({err.strerror or err}); `l2v search` will not find "
+                   f"this server by itself (pass --server {address})", err=True)
+    try:
+        previous = signal.signal(signal.SIGTERM, _stop)   # `kill` is a clean exit too: the record goes
+    except ValueError:   # not the main thread (an embedding program): it keeps its own handling
+        previous = None
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        remove_record(db)
         server.server_close()
         service.close()
+
+
+def _stop(signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:
