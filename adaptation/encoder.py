@@ -172,10 +172,18 @@ class Encoder:
             adapter_dir = directory / entry.path
             if not adapter_dir.is_dir():
                 raise EncoderFormatError(f"{directory}: adapter '{entry.name}' missing at {entry.path}")
+            if not adapter_dir.resolve().is_relative_to(directory.resolve()):  # a link out of the directory
+                raise EncoderFormatError(f"{directory}: adapter '{entry.name}' at {entry.path} leads outside the "
+                                         "encoder directory; copy the adapter into it")
             adapter_dirs.append(adapter_dir)
         model, choice, device = _build_model(resolved.load_from, config.base_revision, dtype,
                                              config.attn_implementation, device,
                                              [(d, e.name, e.merged) for d, e in zip(adapter_dirs, config.adapters)])
+        hidden = int(getattr(model.config, "hidden_size", 0) or 0)
+        if config.dim and hidden and config.dim != hidden:  # vectors of one size recorded as another
+            raise EncoderFormatError(f"{directory / 'encoder_config.json'}: field 'dim' is {config.dim}, but the model "
+                                     f"'{config.base_model}' has hidden size {hidden}; set 'dim' to {hidden}")
+        config.dim = config.dim or hidden
         config.dtype = choice.dtype
         tokenizer = loading.load_tokenizer(str(directory))
         notice.info("encoder %s: %s on %s (%s)", directory.name, choice.dtype, device, choice.reason)

@@ -25,6 +25,8 @@ import numpy as np
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from adaptation.config import check_dense_weight
+from adaptation.errors import EncoderFormatError
 from adaptation.numeric import unit_rows
 from adaptation.progress import ProgressBar
 from adaptation.storage import atomic_directory
@@ -33,14 +35,15 @@ from .chunking import ChunkingConfig, ChunkTokenizer, load_tokenizer
 from .embedding import (Batch, Embedder, InProcessEngine, LazyEmbedder, fingerprint_matches, load_embedder,
                         loaded_config, resolve_source)
 from .errors import ChunkingMismatchError, EncoderMismatchError, FaissFileError, NoEncoderError, UsageError
-from .options import IndexOptions
+from .options import IndexOptions, check_options
 from .results import RunReport
 from .store.database import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
 from .store.layout import crash_point, faiss_path, live_files, remove_stale
+from .store.location import created, inspect_database, mark_creating, remove_own_files
 from .store.schema import Chunk, EncoderRow, Membership, Run
 from .store.summary import write_index_json
 from .sync import DocumentSync
-from .vectors import VectorStore, normalize_factory
+from .vectors import VectorStore, check_factory, factory_problem
 
 __all__ = ["IndexOptions", "RunReport", "build_index"]
 
@@ -52,24 +55,41 @@ def build_index(folder: str | Path, db: str | Path, encoders: Mapping[str, str |
     folder, db = Path(folder).expanduser().resolve(), Path(db).expanduser().resolve()
     if not folder.is_dir():
         raise UsageError(f"folder '{folder}' does not exist or is not a directory")
-    fresh, builder = not db.exists(), None
-    try:
-        with writer_lock(db):
+    check_options(options)                      # user mistakes refused before anything is written
+    state = inspect_database(db, folder)        # ... and a --db that is not ours to write
+    existed, builder = db.exists(), None
+    with writer_lock(db):
+        try:
+            state = inspect_database(db, folder)  # again, holding the lock: another writer may have created it
+            if not encoders and state.kind == "creating" and state.encoders:
+                encoders = dict(state.encoders)   # complete the interrupted creation with what it was asked for
             factories: dict[str, str] = {}
+            if options.rebuild and not encoders:  # keep what the database was built with, not the bundled default
+                encoders, factories = _recorded_encoders(db)
+            if state.kind != "database" or options.rebuild:
+                mark_creating(db, {n: s for n, s in _sources(encoders or {}).items() if not s.startswith("<")})
             if options.rebuild:
-                if not encoders:  # keep what the database was built with, not the bundled default
-                    encoders, factories = _recorded_encoders(db)
                 _wipe(db)
+            crash_point("create_before_sqlite")
             engine = make_engine(db, create=True)
             try:
                 builder = _Builder(folder, db, engine, options, factories)
                 return builder.run(encoders)
             finally:
                 engine.dispose()
-    except BaseException:
-        if fresh and (builder is None or not builder.started):  # e.g. an encoder that does not load:
-            shutil.rmtree(db, ignore_errors=True)                # leave no empty database behind
-        raise
+        except BaseException:
+            if builder is None or not builder.started:  # e.g. an encoder that does not load:
+                if not existed:                          # leave no empty database behind
+                    shutil.rmtree(db, ignore_errors=True)
+                elif state.kind == "new":                # the user's empty folder stays, empty
+                    remove_own_files(db)
+            raise
+
+
+def _sources(encoders: Mapping[str, str | Embedder]) -> dict[str, str]:
+    """name -> where each encoder loads from ('<in-memory ...>' for an object without a source)."""
+    return {n: (e if isinstance(e, str) else getattr(e, "source", f"<in-memory {type(e).__name__}>"))
+            for n, e in encoders.items()}
 
 
 def _recorded_encoders(db: Path) -> tuple[dict[str, Embedder], dict[str, str]]:
@@ -100,6 +120,7 @@ class _Builder:
         self.stores: dict[int, VectorStore] = _LazyStores(self)
         self.rows: dict[int, EncoderRow] = {}
         self.started = False  # past setup (encoders loaded): from here on a failed run keeps what it did
+        self.repaired: dict[str, str] = {}  # encoder name -> what setup repaired (a factory that cannot work)
 
     def run(self, encoders: Mapping[str, str | Embedder] | None) -> RunReport:
         started = time.perf_counter()
@@ -113,7 +134,10 @@ class _Builder:
             s.add(run)
             s.flush()
             report = RunReport(run_id=run.id)
+            report.repaired.update(self.repaired)
             self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
+            crash_point("setup_before_commit")
+        created(self.db)  # the encoders are committed: no longer a half-created database
         self.started = True
         try:
             self.stores = _LazyStores(self)
@@ -138,6 +162,7 @@ class _Builder:
             row.chunks_embedded = sum(report.chunks_embedded.values())
             for name, embedder in embedders.items():  # search preferences (e.g. hybrid_dense_weight) may have changed
                 config = loaded_config(embedder)
+                _check_search_preferences(name, config)
                 if config is not None:
                     s.get(EncoderRow, named[name]).config = json.dumps(config, default=str)
         return report
@@ -189,7 +214,8 @@ class _Builder:
             raise UsageError(f"'{self.db}' indexes '{recorded_root}', not '{self.folder}'; use another --db, "
                              "or --rebuild to index this folder instead")
         set_setting(s, "root", str(self.folder))
-        want = ChunkingConfig(self.options.chunk_tokens or int(get_setting(s, "chunk_tokens", "400")),
+        want = ChunkingConfig(self.options.chunk_tokens if self.options.chunk_tokens is not None
+                               else int(get_setting(s, "chunk_tokens", "400")),
                               self.options.overlap if self.options.overlap is not None
                               else int(get_setting(s, "overlap", "64")))
         have = get_setting(s, "chunk_tokens")
@@ -213,18 +239,23 @@ class _Builder:
                     raise NoEncoderError(f"'{self.db}' has no encoder yet: pass --encoder ENCODER_DIR_OR_ID "
                                          "(a saved encoder directory, an LLM2Vec checkpoint or a hub id)") from None
                 encoders = {Path(source).name: source}
-        self.sources = {n: (e if isinstance(e, str) else getattr(e, "source", f"<in-memory {type(e).__name__}>"))
-                        for n, e in encoders.items()}
+        self.sources = _sources(encoders)
         return {n: load_embedder(resolve_source(e)) if isinstance(e, str) else e for n, e in encoders.items()}
 
     def _register(self, s, embedders: dict[str, Embedder]) -> dict[str, int]:
         ids = {}
         for name, embedder in embedders.items():
             row = s.scalar(select(EncoderRow).where(EncoderRow.name == name))
-            factory = normalize_factory(self.options.factory) if self.options.factory else None
+            factory = check_factory(self.options.factory, embedder.dim) if self.options.factory else None
+            _check_search_preferences(name, loaded_config(embedder))
             if row is None:
+                recorded = self.factories.get(name)  # --rebuild keeps the factory, unless it cannot work
+                if recorded and factory_problem(recorded, embedder.dim) and not factory:
+                    self.repaired[name] = (f"its FAISS factory '{recorded}' cannot work "
+                                           f"({factory_problem(recorded, embedder.dim)}); rebuilt as 'Flat'")
+                    recorded = None
                 row = EncoderRow(name=name, fingerprint=embedder.fingerprint, dim=int(embedder.dim),
-                                 factory=factory or self.factories.get(name) or "Flat", source=self.sources[name],
+                                 factory=factory or recorded or "Flat", source=self.sources[name],
                                  config=json.dumps(embedder.config, default=str), generation=0, ntotal=0,
                                  created_at=time.time())
                 s.add(row)
@@ -236,12 +267,27 @@ class _Builder:
                     "or --rebuild")
             elif row.fingerprint != embedder.fingerprint and not isinstance(embedder, LazyEmbedder):
                 row.fingerprint = embedder.fingerprint  # recorded by an older l2v (see fingerprint_aliases)
-            if factory and factory != row.factory:
+            if factory_problem(row.factory, row.dim):
+                self._replace_factory(s, row, factory or "Flat")
+            elif factory and factory != row.factory:
                 raise UsageError(f"encoder '{name}' uses --faiss '{row.factory}'; pass --rebuild to change it")
-            elif not self.sources[name].startswith("<"):
+            if not self.sources[name].startswith("<"):
                 row.source = self.sources[name]  # the encoder may have moved; keep where it loads from now
             ids[name] = row.id
+        for row in s.scalars(select(EncoderRow).where(EncoderRow.name.not_in(list(embedders)))):
+            if factory_problem(row.factory, row.dim):  # not in this run: exact, re-embedded by the next full run
+                self._replace_factory(s, row, "Flat")
         return ids
+
+    def _replace_factory(self, s, row: EncoderRow, factory: str) -> None:
+        """A recorded factory that cannot work (``HNSW0`` aborts the process, ``IVF0`` stores nothing, ``PCA32``
+        mislabels): its vectors are unusable, so they are dropped and re-embedded from the stored chunks
+        into ``factory``, in the setup commit (a kill leaves the old state, and the old file goes stale)."""
+        problem = factory_problem(row.factory, row.dim)
+        n = s.execute(delete(Membership).where(Membership.encoder_id == row.id)).rowcount
+        self.repaired[row.name] = (f"its FAISS factory '{row.factory}' cannot work ({problem}); rebuilding it as "
+                                   f"'{factory}' from its {n} stored chunks")
+        row.factory, row.generation, row.ntotal = factory, 0, 0
 
     def _chunking_tokenizer(self, first: Embedder) -> ChunkTokenizer:
         """Chunks are shared by all encoders, so the tokenizer that made them is saved in the database."""
@@ -325,6 +371,16 @@ class _Builder:
         crash_point("embed_after_commit")
         for path in old:
             path.unlink(missing_ok=True)
+
+
+def _check_search_preferences(name: str, config: dict | None) -> None:
+    """What an encoder records for searches must work: a ``hybrid_dense_weight`` of 5 or NaN, once recorded,
+    broke every later hybrid search of the database (saved encoders are checked when read; plugins here)."""
+    if config and "hybrid_dense_weight" in config:
+        try:
+            check_dense_weight(config["hybrid_dense_weight"], f"encoder '{name}'")
+        except EncoderFormatError as err:
+            raise UsageError(f"{err}; fix it in the encoder's configuration") from None
 
 
 def _engine(options: IndexOptions):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Optional
@@ -48,14 +49,22 @@ def index_cmd(
     from .build import IndexOptions, build_index
     from .embedding.embedders import default_name, resolve_source
     from .errors import UsageError, storage_errors
+    from .store.location import inspect_database
 
     if name and not encoder:
         raise UsageError("--name needs --encoder (it names the encoder being added)")
+    if not math.isfinite(max_mb) or max_mb < 0:
+        raise UsageError(f"--max-mb {max_mb}: give a finite number of megabytes >= 0 (files larger are skipped)")
+    # a --db that is not ours to write is refused here, before an encoder loads (build_index checks it again)
+    state = inspect_database(db.expanduser().resolve(), folder.expanduser().resolve())
     encoders = None
     if encoder:
         source = resolve_source(encoder)
         encoders = {name or default_name(source): source}
-    elif not (db.expanduser() / "metadata.sqlite").is_file():   # a new database: say which encoder it gets
+    elif state.kind == "creating" and state.encoders:
+        typer.echo(f"'{db}' was left half-created by an interrupted run; completing it with "
+                   f"{', '.join(f'{n} ({s})' for n, s in state.encoders.items())}", err=True)
+    elif not state.encoders and state.encoders is not None:   # a new database: say which encoder it gets
         source = resolve_source(None)
         encoders = {default_name(source): source}
         typer.echo(f"new database: indexing with the default encoder '{default_name(source)}' ({source}); "

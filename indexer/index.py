@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
+from adaptation.config import check_dense_weight
+from adaptation.errors import L2VError
 from adaptation.numeric import unit_rows
 
 from .embedding import Embedder, LazyEmbedder, fingerprint_matches
@@ -23,7 +25,7 @@ from .results import ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexSta
 from .sources import glob_match
 from .store.database import get_setting, make_engine, session_factory, sqlite_path, writer_alive
 from .store.layout import faiss_path
-from .store.queries import Where, allowed_chunk_ids, bm25, id_batches
+from .store.queries import Where, allowed_chunk_ids, bm25, id_batches, stored_span
 from .store.schema import Chunk, Document, EncoderRow, Membership, Run, Skipped
 from .vectors import StoredVectors, VectorStore
 
@@ -114,15 +116,15 @@ class Index:
     def chunks(self, document_id: int | None = None, ids: list[int] | None = None) -> list[ChunkInfo]:
         """Chunks of one document (in order), or the chunks with ``ids`` (any number, in that order; missing
         ids dropped)."""
-        query = select(Chunk, Document.path).join(Document, Document.id == Chunk.document_id)
+        query = select(Chunk, Document.path, Document.n_chars).join(Document, Document.id == Chunk.document_id)
         if document_id is not None:
             query = query.where(Chunk.document_id == document_id)
         query = query.order_by(Chunk.document_id, Chunk.ordinal)
         with self.Session() as s:
             found = s.execute(query) if ids is None else (
                 row for part in id_batches(ids) for row in s.execute(query.where(Chunk.id.in_(part))))
-            rows = {c.id: ChunkInfo(c.id, c.document_id, p, c.ordinal, c.start, c.end, c.n_tokens, c.text)
-                    for c, p in found}
+            rows = {c.id: ChunkInfo(c.id, c.document_id, p, c.ordinal, *stored_span(c.start, c.text, n), c.n_tokens,
+                                    c.text) for c, p, n in found}
         return [rows[int(i)] for i in ids if int(i) in rows] if ids is not None else list(rows.values())
 
     def skipped(self) -> list[SkippedInfo]:
@@ -353,8 +355,9 @@ class Index:
             if chunk_id not in rows:  # cannot happen within one snapshot; kept as a guard
                 continue
             c, d = rows[chunk_id]
-            out.append(SearchResult(c.id, d.id, d.path, d.title, d.doc_type, c.text, c.start, c.end, float(score),
-                                    len(out) + 1, encoder, dense, lexical))
+            out.append(SearchResult(c.id, d.id, d.path, d.title, d.doc_type, c.text,
+                                    *stored_span(c.start, c.text, d.n_chars), float(score), len(out) + 1, encoder,
+                                    dense, lexical))
         return out
 
     # ---------------------------------------------------------------- consistency
@@ -377,7 +380,12 @@ def _document_info(doc: Document, n_chunks: int) -> DocumentInfo:
 
 
 def _recorded_dense_weight(row: EncoderRow) -> float:
-    return float(json.loads(row.config or "{}").get("hybrid_dense_weight", 0.5))
+    """The recorded weight, or 0.5 when the record is unusable (5 or NaN, from an l2v that did not check it):
+    one bad value must not break every hybrid search."""
+    try:
+        return check_dense_weight(json.loads(row.config or "{}").get("hybrid_dense_weight", 0.5))
+    except (ValueError, AttributeError, L2VError):
+        return 0.5
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

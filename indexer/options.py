@@ -27,3 +27,32 @@ class IndexOptions:
     commit_growth: float = 0.25         # ... and at least this fraction of the index (keeps rewrites O(n) overall)
     ray: RayOptions | None = None       # embed on a Ray cluster (Ray Data actors); None: in this process
     progress: bool = True
+
+
+MIN_CHUNK_TOKENS = 8  # fewer tokens cannot hold a sentence; ChunkingConfig refuses them too
+
+
+def check_options(options: IndexOptions) -> None:
+    """One-line ``UsageError`` for a value that cannot work, before ``build_index`` writes anything (a bad
+    glob used to surface mid-run and leave a failed, empty database behind)."""
+    from .errors import UsageError
+    from .sources import glob_match
+    from .vectors.factories import check_factory
+
+    if options.chunk_tokens is not None and (isinstance(options.chunk_tokens, bool) or
+                                             not isinstance(options.chunk_tokens, int) or
+                                             options.chunk_tokens < MIN_CHUNK_TOKENS):
+        raise UsageError(f"--chunk-tokens {options.chunk_tokens}: use at least {MIN_CHUNK_TOKENS} tokens "
+                         "(leave it out for the recorded value, 400 for a new database)")
+    if options.overlap is not None and options.overlap < 0:
+        raise UsageError(f"--overlap {options.overlap}: must be 0 or more tokens")
+    if not isinstance(options.max_bytes, int) or options.max_bytes < 0:
+        raise UsageError(f"--max-mb: the size limit must be a finite number of megabytes >= 0, got {options.max_bytes}")
+    if options.factory is not None:
+        check_factory(options.factory)
+    for option, patterns in (("--include", options.include), ("--exclude", options.exclude)):
+        for pattern in patterns:
+            try:
+                glob_match("", pattern)
+            except UsageError as err:
+                raise UsageError(f"{option}: {err}; fix the pattern") from None

@@ -128,10 +128,9 @@ def test_walk_hidden_files_symlink_loops_and_globs(tmp_path):
     assert rels(Walker(docs, include=["a/*.md"])) == ["a/doc001.md", "a/doc003.md"]
     assert rels(Walker(docs, include=["*.png"])) == ["image.png"]
     assert not any(isinstance(e, Problem) for e in Walker(docs))
-    # the database folder inside the indexed folder is never indexed
-    report = build_index(docs, docs / "index.l2v", {"h": "hash:32"}, hash_options())
-    assert report.docs_added == 5
-    assert build_index(docs, docs / "index.l2v", None, hash_options()).docs_unchanged == 5
+    # a database inside the indexed folder is refused (tests/test_db_safety.py); the walker still never
+    # walks into one named in skip_paths
+    assert rels(Walker(docs, skip_paths=[docs / "b"])) == ["a/doc001.md", "a/doc003.md", "build/out.md"]
 
 
 @pytest.mark.parametrize("rel,pattern,expected", [

@@ -10,6 +10,7 @@ Layout of a run directory::
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
 from dataclasses import asdict
@@ -48,8 +49,18 @@ def validate(config: RunConfig) -> None:
         for key in ("max_steps", "batch_size", "max_length"):
             if getattr(step, key) < 1:
                 raise UsageError(f"{step.name}: {key.replace('_', '-')} must be at least 1")
-        if step.lr <= 0:
-            raise UsageError(f"{step.name}: --lr must be positive")
+        if not math.isfinite(step.lr) or step.lr <= 0:
+            raise UsageError(f"{step.name}: --lr {step.lr}: must be a positive number, e.g. 5e-5")
+        if step.lora_r < 1:
+            raise UsageError(f"--lora-r {step.lora_r}: the LoRA rank must be at least 1 (16 is the default)")
+        if not math.isfinite(step.lora_alpha) or step.lora_alpha <= 0:
+            raise UsageError(f"--lora-alpha {step.lora_alpha}: must be positive (32 is the default)")
+        if not 0 <= step.lora_dropout < 1:
+            raise UsageError(f"--lora-dropout {step.lora_dropout}: must be in [0, 1)")
+        for key, value in (("weight_decay", step.weight_decay), ("max_grad_norm", step.max_grad_norm),
+                           ("scale", step.scale)):
+            if not math.isfinite(value) or value < 0 or (key != "weight_decay" and value == 0):
+                raise UsageError(f"{step.name}: {key.replace('_', '-')} {value}: must be a finite positive number")
         if not 0 < step.mask_prob < 1 and step.name == "mntp":
             raise UsageError(f"--mask-prob {step.mask_prob}: must be between 0 and 1")
         if step.mask_mode not in MASK_MODES:
@@ -67,6 +78,8 @@ def validate(config: RunConfig) -> None:
 def check_run_dir(config: RunConfig, resume: bool) -> None:
     """A run directory belongs to one run: refuse to mix, and refuse a resume onto another base."""
     out = Path(config.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise RunStateError(f"--out {out} is a file; name a new folder for the run (each step writes an encoder in it)")
     saved = read_json_or_empty(out / RUN_CONFIG)
     if saved and not resume:
         raise RunStateError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")

@@ -14,6 +14,14 @@ from ..sources.walk import glob_match
 IN_BATCH = 900   # SQLite caps bound parameters per statement (999 in older builds)
 
 
+def stored_span(start: int, text: str, n_chars: int) -> tuple[int, int]:
+    """A chunk's (start, end) as read from the database, bounded by what is stored: ``text`` is the truth
+    (end = start + its length) and ``start`` lies in [0, the document's characters]. A crafted ``end`` of
+    5e9 made readers rebuilding a document from its chunks allocate that many characters."""
+    start = min(max(int(start), 0), max(int(n_chars), 0))
+    return start, start + len(text)
+
+
 @dataclass(frozen=True)
 class Where:
     """Restrict results: ``path`` is a glob over relative paths ('docs/**', '*.md'); ``types`` are extensions."""

@@ -26,6 +26,7 @@ import numpy as np
 from adaptation.storage import atomic_file
 
 from ..errors import FaissFileError, StorageError, UsageError, describe_storage_error
+from .factories import factory_problem, normalize_factory
 from .gpus import GpuPlan, to_gpus, train_ivf_on_gpus
 from .ivf import list_ids, unwrap_legacy, wrap_ids
 
@@ -33,15 +34,6 @@ TRAIN_POINTS_PER_CENTROID = 39      # faiss' own minimum recommendation
 MAX_TRAIN_SAMPLE = 256 * 1024
 EXACT_FILTER_MAX = 8192             # filters allowing at most this many vectors are searched exactly
 EXACT_BATCH = 8192                  # vectors reconstructed at a time by the exact fallback
-
-
-def normalize_factory(factory: str) -> str:
-    """'Flat', 'IDMap2,Flat', 'IVF1024,Flat', 'HNSW32', 'IVF256,PQ16' -> the part inside the id map."""
-    factory = factory.strip()
-    for prefix in ("IDMap2,", "IDMap,"):
-        if factory.startswith(prefix):
-            factory = factory[len(prefix):]
-    return factory or "Flat"
 
 
 def faiss_reason(err: BaseException, limit: int = 200) -> str:
@@ -58,6 +50,14 @@ def make_inner(dim: int, factory: str) -> faiss.Index:
         first = faiss_reason(err)
         raise UsageError(f"--faiss '{factory}' is not a valid FAISS factory string ({first}); "
                          "try 'Flat', 'IVF1024,Flat', 'HNSW32' or 'IVF1024,PQ32'") from None
+
+
+def _check_recorded(factory: str, dim: int | None = None) -> None:
+    """A factory recorded by an older l2v (or a crafted database) that cannot work is reported, never run:
+    ``HNSW0`` would abort the process. ``l2v index`` rebuilds such an index as Flat."""
+    problem = factory_problem(factory, dim)
+    if problem is not None:
+        raise FaissFileError(f"its FAISS factory '{factory}' cannot work ({problem})")
 
 
 def _centroids(inner: faiss.Index) -> int:
@@ -112,6 +112,7 @@ class VectorStore:
 
     @classmethod
     def create(cls, dim: int, factory: str = "Flat") -> "VectorStore":
+        _check_recorded(factory, dim)
         inner = make_inner(dim, factory)
         if not inner.is_trained:
             inner = faiss.IndexFlatIP(dim)  # staged until enough vectors exist to train
@@ -122,6 +123,7 @@ class VectorStore:
     def load(cls, path: Path, factory: str) -> "VectorStore":
         """Read a FAISS file; ``FaissFileError`` if it is missing, unreadable or mislabels vectors."""
         path = Path(path)
+        _check_recorded(factory)
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as err:
