@@ -85,6 +85,33 @@ PROBES: list[tuple[str, str, list[str]]] = [
     ("20.4", "l2v search uses a running l2v serve of the same database (DB/serve.json) and ignores records it cannot "
              "trust; --keyword (and dense weight 0) searches with no model",
      ["tests/test_search_auto_server.py"]),
+    ("21.4", "--db naming a foreign folder, a file, a foreign SQLite file, the documents folder or one inside/around it "
+             "is refused in one line and nothing is written; a creation killed before its first commit is completed "
+             "with the same encoder, never the default",
+     ["tests/test_db_safety.py::test_a_folder_that_is_not_a_database_is_refused_and_left_untouched",
+      "tests/test_db_safety.py::test_a_file_or_a_foreign_sqlite_file_is_refused",
+      "tests/test_db_safety.py::test_the_database_and_the_documents_never_hold_one_another",
+      "tests/test_db_safety.py::test_an_empty_folder_becomes_a_database_and_a_failed_creation_leaves_it_empty",
+      "tests/test_db_safety.py::test_a_creation_killed_before_its_first_commit_is_completed_with_the_same_encoder",
+      "tests/test_db_safety.py::test_a_rebuild_killed_before_its_first_commit_keeps_the_recorded_encoder",
+      "tests/test_db_safety.py::test_cli_refusals_are_one_line_and_write_nothing"]),
+    ("21.7", "FAISS factories that cannot work (HNSW0 abort, IVF0, PCA32, huge sizes) are refused before anything is "
+             "written; a database that recorded one is reported on search/status and rebuilt by l2v index",
+     ["tests/test_faiss_factories.py"]),
+    ("21.9", "malformed encoder_config.json, a dim the model contradicts, --max-mb nan/inf, l2v adapt --lr nan / "
+             "--lora-r 0 / --out FILE are one line; crafted chunk offsets (end 5e9) are bounded when read",
+     ["tests/test_encoder_config_validation.py::test_a_malformed_encoder_config_is_one_line_naming_the_file_and_field",
+      "tests/test_encoder_config_validation.py::test_cli_reports_malformed_configs_in_one_line",
+      "tests/test_encoder_config_validation.py::test_a_dim_the_model_contradicts_is_refused_on_load",
+      "tests/test_encoder_config_validation.py::test_adapt_values_that_cannot_train_are_one_line",
+      "tests/test_encoder_config_validation.py::test_adapt_out_naming_a_file_is_one_line",
+      "tests/test_db_safety.py::test_max_mb_nan_or_inf_is_one_line",
+      "tests/test_db_safety.py::test_crafted_chunk_offsets_are_bounded_when_read"]),
+    ("21.10", "adapter paths outside the encoder dir are refused; hybrid_dense_weight 5/NaN refused when recorded and "
+              "harmless when read; --chunk-tokens 0 and an invalid --exclude refused before a database exists",
+     ["tests/test_encoder_config_validation.py::test_an_adapter_outside_the_encoder_directory_is_refused",
+      "tests/test_encoder_config_validation.py::test_a_bad_hybrid_dense_weight_is_refused_when_recorded_and_ignored_when_read",
+      "tests/test_db_safety.py::test_bad_option_values_are_one_line_and_create_nothing"]),
 ]
 
 
