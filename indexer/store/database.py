@@ -2,7 +2,8 @@
 
 Layout of ``my.l2v/``: ``metadata.sqlite`` (+ WAL files), ``faiss/`` (one file per
 encoder and generation), ``tokenizer/`` (the chunking tokenizer), ``index.json``
-(a self-describing summary, rewritten after each run) and ``.lock``.
+(a self-describing summary, rewritten after each run), ``.lock``, and ``creating.json``
+only while a new database awaits its first commit (``location``: what ``--db`` may name).
 """
 from __future__ import annotations
 
