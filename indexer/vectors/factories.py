@@ -49,10 +49,15 @@ def factory_problem(factory: str, dim: int | None = None) -> str | None:
         try:
             faiss.index_factory(int(dim), inner, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as err:
-            from .store import faiss_reason
-
             return f"FAISS cannot build it at dimension {dim}: {faiss_reason(err)}"
     return None
+
+
+def faiss_reason(err: BaseException, limit: int = 200) -> str:
+    """The message of a FAISS error without its C++ location ('Error in <function> at <file>:<line>: ')."""
+    text = str(err).strip()
+    found = re.search(r" at \S+:\d+: (?:Error: )?(.*)", text, re.S)
+    return " ".join((found.group(1) if found else text).split())[:limit]
 
 
 def check_factory(factory: str, dim: int | None = None) -> str:

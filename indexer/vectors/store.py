@@ -16,7 +16,6 @@ allowed vector.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterator
 
@@ -26,7 +25,7 @@ import numpy as np
 from adaptation.storage import atomic_file
 
 from ..errors import FaissFileError, StorageError, UsageError, describe_storage_error
-from .factories import factory_problem, normalize_factory
+from .factories import factory_problem, faiss_reason, normalize_factory
 from .gpus import GpuPlan, to_gpus, train_ivf_on_gpus
 from .ivf import list_ids, unwrap_legacy, wrap_ids
 
@@ -34,13 +33,6 @@ TRAIN_POINTS_PER_CENTROID = 39      # faiss' own minimum recommendation
 MAX_TRAIN_SAMPLE = 256 * 1024
 EXACT_FILTER_MAX = 8192             # filters allowing at most this many vectors are searched exactly
 EXACT_BATCH = 8192                  # vectors reconstructed at a time by the exact fallback
-
-
-def faiss_reason(err: BaseException, limit: int = 200) -> str:
-    """The message of a FAISS error without its C++ location ('Error in <function> at <file>:<line>: ')."""
-    text = str(err).strip()
-    found = re.search(r" at \S+:\d+: (?:Error: )?(.*)", text, re.S)
-    return " ".join((found.group(1) if found else text).split())[:limit]
 
 
 def make_inner(dim: int, factory: str) -> faiss.Index:
