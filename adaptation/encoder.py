@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import hardware, loading, sources
+from . import hardware, loading, names, sources
 from .adapters import adapter_identity, adapter_weight_file, apply_adapter, copy_adapter
 from .bidirectional import encoder_attention_mask, position_ids_from_mask, set_bidirectional
 from .config import BASE_SUBDIR, AdapterEntry, EncoderConfig, library_versions
@@ -83,14 +83,15 @@ class Encoder:
         device: str | None = None,
         merge_adapters: bool = True,
     ) -> "Encoder":
-        """A base model id/dir, a published LLM2Vec checkpoint, or a saved encoder dir.
+        """A base model id/dir, a published LLM2Vec checkpoint, a saved encoder dir, or a bundled encoder's name
+        (``adaptation.names``: ``l2v encoders`` lists them; any other bare word is refused before the hub).
 
         Extra ``adapters`` are stacked on top in order. With ``merge_adapters`` they
         are merged into the weights (fastest inference); otherwise only all but the
         last are merged, as when training on top of them. ``dtype`` None: what this machine runs
         fastest (``hardware.choose_dtype``); ``"int8"``: dynamic int8 linear layers on CPU.
         """
-        name = str(name_or_path)
+        name = names.resolve_encoder_name(str(name_or_path))  # a bundled name -> its directory; a typo stops here
         if loading.is_local(name) and (Path(name).expanduser() / "encoder_config.json").is_file():
             encoder = cls.load(name, dtype=dtype, attn=attn, device=device)
             encoder._override(pooling=pooling, max_length=max_length, skip_instruction=skip_instruction,

@@ -63,6 +63,8 @@ PROBES: list[tuple[str, str, list[str]]] = [
       "tests/test_index_vectors.py::test_search_reads_the_generation_and_chunk_rows_in_one_snapshot"]),
     ("crash", "SIGKILL at every commit step resumes to the state of a clean build",
      ["tests/test_index_crash.py"]),
+    ("20.3", "a mistyped encoder name fails in one line, naming the closest bundled one, with no hub connection",
+     ["tests/test_encoder_names.py::test_a_mistyped_name_fails_in_one_line_with_no_hub_call_in_every_command"]),
     ("21.5", "l2v serve bounds every costly parameter with a 400 naming the limit (ef_search, nprobe, k, passages, "
              "embedding inputs and their size, /documents pages); idle connections time out, concurrent ones are capped",
      ["tests/test_serve_hardening.py::test_search_parameters_are_bounded_and_the_limit_is_named",

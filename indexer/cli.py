@@ -18,7 +18,8 @@ def index_cmd(
     folder: Path = typer.Argument(..., metavar="FOLDER", help="Folder of documents to index."),
     db: Path = typer.Option(..., "--db", help="Database directory (created if missing), e.g. my.l2v"),
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e",
-                                          help="Saved encoder dir, LLM2Vec checkpoint dir, GGUF file or hub id. "
+                                          help="Saved encoder dir, bundled encoder name (l2v encoders), LLM2Vec checkpoint "
+                                               "dir, GGUF file or hub id. "
                                                "Default: the encoders already in --db; for a new database the "
                                                "bundled default encoder (l2v-smollm2)."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of this encoder in the database (default: dir name)."),

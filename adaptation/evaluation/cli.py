@@ -23,8 +23,8 @@ def parse_instructions(values: list[str]) -> dict[str, str]:
 
 
 def eval_cmd(
-    encoders: list[str] = typer.Argument(..., metavar="ENCODERS", help="Encoders to compare: saved encoder dir, LLM2Vec checkpoint dir "
-                                                   "or hub id; NAME=PATH names the column."),
+    encoders: list[str] = typer.Argument(..., metavar="ENCODERS", help="Encoders to compare: saved encoder dir, bundled encoder name "
+                                                   "(l2v encoders), LLM2Vec checkpoint dir or hub id; NAME=PATH names the column."),
     task: list[str] = typer.Option(..., "--task", "-t", metavar="TYPE:PATH", help="TYPE:PATH with TYPE sts | retrieval | classification "
                                                              "| clustering (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON report here."),
@@ -46,9 +46,13 @@ def eval_cmd(
     all_metrics: bool = typer.Option(False, "--all-metrics", help="Show every metric, not only the main score."),
 ) -> None:
     """Compare encoders on STS, retrieval, classification and clustering files (offline)."""
+    from ..names import resolve_encoder_name
     from .base import EvalSettings
     from .report import print_table
-    from .runner import evaluate
+    from .runner import EncoderSpec, evaluate
+
+    for value in encoders:   # a mistyped second encoder fails now, not after the first one's whole evaluation
+        resolve_encoder_name(EncoderSpec.parse(value).source)
 
     settings = EvalSettings(limit=limit, seed=seed, batch_size=batch_size, split=split,
                             instructions=parse_instructions(instruction), document_instruction=document_instruction,

@@ -45,7 +45,8 @@ def build_config(base_model: str, out: str, steps: str, mntp_data: list[str], si
 
 
 def adapt_cmd(
-    base_model: str = typer.Argument(..., metavar="BASE_MODEL", help="Base decoder: local dir or hub id (or an LLM2Vec/saved encoder)."),
+    base_model: str = typer.Argument(..., metavar="BASE_MODEL", help="Base decoder: local dir or hub id (or an LLM2Vec/saved "
+                                                                       "encoder, or a bundled one by name)."),
     out: str = typer.Option(..., "--out", "-o", help="Run directory; each step writes a loadable encoder in it."),
     steps: str = typer.Option("mntp,simcse", help="Steps in order: mntp,simcse | mntp,supervised | ..."),
     mntp_data: List[str] = typer.Option([], "--mntp-data", metavar="PATH", help="Text file(s)/dir, or a dataset name (wikitext-103)."),

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..config import CONFIG_NAME, library_versions
+from ..names import resolve_encoder_name
 from ..precision import autocast, grad_scaler
 from ..storage import read_json_or_empty, write_json_atomic
 from .config import RUN_CONFIG, MASK_MODES, RunConfig, StepConfig
@@ -43,6 +44,7 @@ def seed_everything(seed: int) -> None:
 
 def validate(config: RunConfig) -> None:
     """Cheap checks before any model is loaded: one clear line per mistake."""
+    resolve_encoder_name(config.base_model)   # a mistyped base fails before the run directory is claimed
     if not config.steps:
         raise UsageError("no steps to run; pass --steps mntp,simcse")
     for step in config.steps:

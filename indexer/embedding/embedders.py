@@ -130,11 +130,17 @@ class LazyEmbedder:
 
 
 def resolve_source(source: str | None) -> str:
-    """The --encoder value, else the shipped default; otherwise say which option to pass."""
+    """The --encoder value as recorded (an absolute path, a bundled encoder's directory, a spec, a hub id or a
+    plugin's ``scheme:...``), else the shipped default; a name that is none of these is a one-line error here,
+    before any file is read or the hub is asked (``adaptation.names``)."""
+    from adaptation.names import resolve_encoder_name
+
     from ..defaults import default_encoder_path
 
     if source:
-        return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
+        if Path(source).expanduser().exists():
+            return str(Path(source).expanduser().resolve())
+        return source if scheme_of(source) else resolve_encoder_name(source)
     default = default_encoder_path()
     if default is None:
         raise NoEncoderError("no encoder: pass --encoder ENCODER_DIR_OR_ID (a saved encoder directory, an LLM2Vec "
