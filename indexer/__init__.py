@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .embedding.ray_engine import RayOptions
     from .index import Index
     from .options import IndexOptions
+    from .query import DEFAULT_HYBRID, EMPTY_QUERY, blank_query
     from adaptation.hardware import DTYPE_HELP, use_dtype
     from .remote import SEARCH_LIMITS, run_search
     from .serve_record import local_url, remove_record, write_record
@@ -68,6 +69,8 @@ __getattr__, __all__ = lazy_exports(__name__, {
     ".embedding.ray_engine": ["RayOptions"],
     ".index": ["Index"],
     ".options": ["IndexOptions"],
+    # one dense/hybrid default and one notion of an empty query for every search surface
+    ".query": ["DEFAULT_HYBRID", "EMPTY_QUERY", "blank_query"],
     ".remote": ["SEARCH_LIMITS", "run_search"],
     # DB/serve.json: how `l2v search` finds a running `l2v serve` of the same database
     ".serve_record": ["local_url", "remove_record", "write_record"],

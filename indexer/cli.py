@@ -11,6 +11,7 @@ import typer
 
 from adaptation.hardware import DTYPE_HELP, use_dtype
 
+from .query import DEFAULT_HYBRID
 from .remote import SEARCH_LIMITS
 
 
@@ -104,7 +105,9 @@ def search_cmd(
                                             "(`l2v encoder info` lists them), e.g. similar."),
     k: int = typer.Option(10, "-k", "--top-k", help="Number of results (documents, or chunks with --chunks)."),
     chunks: bool = typer.Option(False, "--chunks", help="One result per chunk instead of per document."),
-    hybrid: bool = typer.Option(False, "--hybrid", help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion."),
+    hybrid: bool = typer.Option(DEFAULT_HYBRID, "--hybrid/--dense",
+                                help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion (the default "
+                                     "everywhere); --dense: the encoder alone."),
     dense_weight: Optional[float] = typer.Option(None, "--dense-weight", min=0.0, max=1.0,
                                                  help="With --hybrid: the dense ranking's share of the fusion, the "
                                                       "rest is BM25's (default: the encoder's recorded weight); "

@@ -20,6 +20,7 @@ from adaptation.numeric import unit_rows
 
 from .embedding import Embedder, LazyEmbedder, fingerprint_matches
 from .errors import EncoderMismatchError, FaissFileError, UsageError
+from .query import EMPTY_QUERY, blank_query
 from .ranking import group_by_document, rrf
 from .results import ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
 from .sources import glob_match
@@ -272,8 +273,8 @@ class Index:
         """
         if k < 1:
             raise UsageError(f"k must be at least 1, got {k}")
-        if not isinstance(query, str) or not query.strip():  # its vector would rank arbitrary chunks
-            raise UsageError("the query is empty: give some words to search for")
+        if blank_query(query):  # its vector would rank arbitrary chunks
+            raise UsageError(EMPTY_QUERY)
         name = self._encoder_row(encoder).name
         instruction = self.query_instruction(name, task, instruction)
         vector = self.embedder(name).encode_queries([query], instruction=instruction)
@@ -292,6 +293,8 @@ class Index:
         """
         if k < 1:
             raise UsageError(f"k must be at least 1, got {k}")
+        if blank_query(query):
+            raise UsageError(EMPTY_QUERY)
         name = self._encoder_row(encoder).name
         instruction = self.query_instruction(name, task, instruction)
         vector = np.asarray(self.embedder(name).encode_queries([query], instruction=instruction))[0]

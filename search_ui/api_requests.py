@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from indexer import SEARCH_LIMITS
+from indexer import DEFAULT_HYBRID, SEARCH_LIMITS
 
 MAX_BODY = 4 << 20             # bytes of JSON per request
 MAX_INPUTS = 256               # texts per /v1/embeddings call (2,048 held the model lock for 16 s)
@@ -38,7 +38,7 @@ class SearchRequest:
     encoder: str | None = None
     instruction: str | None = None
     task: str | None = None
-    hybrid: bool = False
+    hybrid: bool = DEFAULT_HYBRID          # one default for every surface (indexer.query)
     dense_weight: float | None = None
     nprobe: int | None = None
     ef_search: int | None = None

@@ -41,6 +41,28 @@ def demo_encoders(encoder: str | None) -> dict[str, str]:
     return encoders
 
 
+def readable_score(hit) -> str:
+    """What ranked a hit, in numbers a reader knows: the encoder's cosine and the BM25 rank (not the fused
+    reciprocal-rank score, ~0.015 for every hit, which says nothing on its own)."""
+    parts = ([f"cosine {hit.dense_score:.3f}"] if hit.dense_score is not None else []) + \
+        ([f"BM25 rank {hit.bm25_rank}"] if hit.bm25_rank is not None else [])
+    return ", ".join(parts) or f"score {hit.score:.3f}"
+
+
+def sample_search(index, query: str, encoders: list[str], k: int = 5) -> list[str]:
+    """The lines ``--no-ui`` prints: per encoder, the top documents (each once) as every surface ranks them
+    by default (``DEFAULT_HYBRID``), with their best passage's scores."""
+    from indexer import DEFAULT_HYBRID
+
+    lines = [f"\nsearch: {query}"]
+    for name in encoders:
+        how = f"hybrid: dense weight {index.hybrid_dense_weight(name):g} + BM25" if DEFAULT_HYBRID else "dense"
+        lines.append(f"[{name}, {how}]")
+        for doc in index.search_documents(query, encoder=name, k=k, hybrid=DEFAULT_HYBRID, passages=1):
+            lines.append(f"  {doc.rank}. {doc.path}  {doc.title[:60]}  ({readable_score(doc.best)})")
+    return lines
+
+
 def demo_cmd(
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e",
                                           help="Encoder dir, bundled encoder name (l2v encoders), LLM2Vec checkpoint, .gguf "
@@ -55,15 +77,17 @@ def demo_cmd(
 ) -> None:
     """Index the sample documents with the bundled encoders (once), then open the search UI."""
     use_dtype(dtype)
-    from indexer import IndexOptions, build_index, sample_docs_path
+    from indexer import EMPTY_QUERY, IndexOptions, blank_query, build_index, sample_docs_path
 
     from .errors import UsageError
+
+    if no_ui and blank_query(query):      # said before minutes of indexing, not after
+        raise UsageError(f"--query: {EMPTY_QUERY}")
 
     docs = docs or sample_docs_path()
     if docs is None or not Path(docs).is_dir():
         raise UsageError(f"document folder '{docs}' not found; pass --docs FOLDER")
     encoders = demo_encoders(encoder)
-    name = next(iter(encoders))
     db = (db or default_db()).expanduser().resolve()
     typer.echo(f"indexing {docs} with {', '.join(repr(n) for n in encoders)} into {db} "
                "(only new or changed files are embedded)")
@@ -74,14 +98,7 @@ def demo_cmd(
         from indexer import Index
 
         with Index.open(db) as index:
-            typer.echo(f"\nsearch: {query}")
-            for shown in encoders:
-                typer.echo(f"[{shown}, dense only]")
-                for hit in index.search(query, encoder=shown, k=5):
-                    typer.echo(f"  {hit.score:.3f}  {hit.path}  {hit.title[:60]}")
-            typer.echo(f"[{name}, hybrid: dense weight {index.hybrid_dense_weight(name):g} + BM25]")
-            for hit in index.search(query, encoder=name, k=5, hybrid=True):
-                typer.echo(f"  {hit.score:.3f}  {hit.path}  {hit.title[:60]}")
+            typer.echo("\n".join(sample_search(index, query, list(encoders))))
         return
     from .cli import serve_ui
 

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from indexer import Index, build_index
+from indexer import DEFAULT_HYBRID, Index, build_index
 from indexer.errors import UsageError
 
 from indexer_helpers import QUERIES, hash_options, make_corpus
@@ -103,7 +103,7 @@ def test_server_search_matches_the_library(server, db):
     status, answer = call(server + "/search", {"query": QUERIES[1], "k": 4})
     assert status == 200 and answer["ms"] >= 0
     with Index.open(db) as idx:
-        want = [d.to_dict() for d in idx.search_documents(QUERIES[1], k=4)]
+        want = [d.to_dict() for d in idx.search_documents(QUERIES[1], k=4, hybrid=DEFAULT_HYBRID)]
         chunks = [h.to_dict() for h in idx.search(QUERIES[1], k=3, hybrid=True)]
     assert answer["documents"] == want
     status, hybrid = call(server + "/search", {"query": QUERIES[1], "k": 3, "hybrid": True, "chunks": True})

@@ -91,3 +91,118 @@ def test_sphinx_role_prefixes_and_escaped_spaces_leave_titles():
     assert extract("contextlib.rst", source.encode()).title == "contextlib — Utilities for with-statement contexts"
     assert extract("p.rst", b"Using :func:`~os.path.join`\n" + b"=" * 40 + b"\n\nx\n").title == "Using join"
     assert extract("m.md", b"# Using \\*args and :mod:`os`\n\nx\n").title == "Using \\*args and os"  # only \\ + space
+
+
+# ------------------------------------------------------------------ item 6: one dense/hybrid default
+def _cli():
+    import typer
+
+    from indexer.cli import register
+
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_one_dense_or_hybrid_default_for_cli_server_search_and_compare(monkeypatch, ui_db):
+    import json
+
+    from typer.testing import CliRunner
+
+    from indexer import DEFAULT_HYBRID
+    from search_ui.server import SearchRequest
+
+    assert DEFAULT_HYBRID is True                  # measured: hybrid >= dense on SciFact (BENCHMARKS.md)
+    assert SearchRequest.parse({"query": "walrus"}).hybrid is DEFAULT_HYBRID            # l2v serve
+    runner = CliRunner()
+    runs = {flag: runner.invoke(_cli(), ["search", str(ui_db), "assignment expression", "-k", "3", "--chunks",
+                                         "--json", *([flag] if flag else [])]) for flag in ("", "--hybrid", "--dense")}
+    assert all(r.exit_code == 0 for r in runs.values()), {f: r.output[-500:] for f, r in runs.items()}
+    ranked = {flag: json.loads(r.stdout) for flag, r in runs.items()}
+    assert ranked[""] == ranked["--hybrid"] and any(h["bm25_rank"] for h in ranked[""])   # l2v search
+    assert all(h["bm25_rank"] is None for h in ranked["--dense"])
+    at = app(monkeypatch, ui_db)
+    assert at.toggle(key="search_hybrid").value is DEFAULT_HYBRID                        # Search page
+    at = app(monkeypatch, ui_db, "compare")
+    assert at.toggle(key="compare_hybrid").value is DEFAULT_HYBRID                       # Compare page
+
+
+# ------------------------------------------------------------------ item 6: a query of punctuation is blank
+def test_a_query_with_no_letter_or_digit_is_blank_everywhere(monkeypatch, ui_db):
+    from typer.testing import CliRunner
+
+    from indexer import Index, UsageError, blank_query
+    from search_ui.server import SearchService
+
+    assert all(blank_query(q) for q in ("", "  ", "?!...", "— …", None))
+    assert not any(blank_query(q) for q in ("3", "é", "C++", "?x"))
+    with Index.open(ui_db) as idx:
+        for call in (idx.search, idx.search_documents):
+            with pytest.raises(UsageError, match="query is empty"):
+                call("?!...")
+    result = CliRunner().invoke(_cli(), ["search", str(ui_db), "?!..."])
+    assert isinstance(result.exception, UsageError) and "query is empty" in str(result.exception)
+    with pytest.raises(UsageError, match="query is empty"):                  # the server answers it as a 400
+        SearchService(ui_db, warm=False).search({"query": "?!..."})
+    for page, key in (("search", "search_query"), ("compare", "compare_query")):
+        at = app(monkeypatch, ui_db, page)
+        at.text_input(key=key).input("?!...").run()
+        no_errors(at)
+        assert not hits(at) and any("no letter or digit" in i.value for i in at.info), [i.value for i in at.info]
+
+
+# ------------------------------------------------------------------ item 6: the demo prints documents
+def test_the_demo_prints_each_document_once_with_scores_a_reader_knows(ui_db):
+    from indexer import Index
+    from search_ui.demo import sample_search
+
+    with Index.open(ui_db) as idx:
+        lines = sample_search(idx, "walrus operator", ["hash", "tiny"])
+    sections: dict[str, list[str]] = {}
+    for line in lines:
+        if line.startswith("["):
+            current = sections.setdefault(line, [])
+        elif line.startswith("  "):
+            current.append(line)
+    assert list(sections) == ["[hash, hybrid: dense weight 0.5 + BM25]", "[tiny, hybrid: dense weight 0.5 + BM25]"]
+    for shown in sections.values():
+        paths = [line.split()[1] for line in shown]
+        assert len(paths) == 5 and len(set(paths)) == 5, shown                   # documents, each once
+        assert all(line.rstrip().endswith(")") and ("cosine 0." in line or "BM25 rank" in line) for line in shown)
+        assert not any(" 0.01" in line for line in shown)                        # no fused RRF scores
+    assert sections["[hash, hybrid: dense weight 0.5 + BM25]"][0].split()[1] == "notes/walrus.md"
+
+
+def test_the_demo_refuses_a_blank_query_before_indexing(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from indexer import L2VError
+    from search_ui import demo
+
+    app = typer.Typer()
+    demo.register(app)
+    app.command("noop")(lambda: None)          # two commands: typer keeps "demo" as a sub-command
+    result = CliRunner().invoke(app, ["demo", "--no-ui", "--query", "?!", "--docs", str(tmp_path),
+                                      "--db", str(tmp_path / "db")])
+    assert isinstance(result.exception, L2VError) and "query is empty" in str(result.exception)
+    assert not (tmp_path / "db").exists()
+
+
+# ------------------------------------------------------------------ item 6: the UI's small details
+def test_compare_table_leaves_absent_ranks_empty(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db, "compare")
+    at.text_input(key="compare_query").input("walrus operator").run()
+    no_errors(at)
+    ranks = at.dataframe[1].value
+    cells = [v for name in ("hash", "tiny") for v in ranks[name]]
+    assert "" in cells and all(v is not None and str(v) not in ("None", "nan") for v in cells), cells
+    assert "(empty: not in its top 10)" in " ".join(c.value for c in at.caption)
+
+
+def test_index_page_runs_table_fits(monkeypatch, ui_db):
+    at = app(monkeypatch, ui_db, "index")
+    no_errors(at)
+    runs = at.dataframe[1].value
+    assert list(runs.columns) == ["run", "started", "took", "status", "encoders", "documents", "chunks"]
+    assert runs["status"][0] == "done" and " seen: +" in runs["documents"][0] and "embedded" in runs["chunks"][0]

@@ -5,12 +5,14 @@ import time
 
 import streamlit as st
 
+from indexer import DEFAULT_HYBRID, blank_query
+
 from .. import url_state
 from ..compare import agreements, rank_badges, rank_table
 from . import common
 from ..highlight import SEMANTIC_BUDGET
 from ..passages import page_passages
-from .search import hit_html
+from .search import BLANK_HINT, hit_html
 
 
 PAGE = "compare"
@@ -20,7 +22,7 @@ PARAMS = ["cq", "cenc", "ck", "chy"]
 def url_fields(names: list[str]) -> list[url_state.Field]:
     return [url_state.Field("cq", "compare_query", str, ""),
             url_state.Field("cenc", "compare_encoders", list, names[:min(4, len(names))]),
-            url_state.Field("ck", "compare_k", int, 10), url_state.Field("chy", "compare_hybrid", bool, False)]
+            url_state.Field("ck", "compare_k", int, 10), url_state.Field("chy", "compare_hybrid", bool, DEFAULT_HYBRID)]
 
 
 def render(idx, db: str) -> None:
@@ -40,7 +42,9 @@ def render(idx, db: str) -> None:
     query = st.text_input("Query for all encoders", key="compare_query", placeholder="One query, every encoder")
     c1, c2 = st.columns(2)
     k = int(c1.number_input("Results (k)", 1, 50, key="compare_k"))
-    hybrid = c2.toggle("Hybrid (dense + BM25)", key="compare_hybrid")
+    hybrid = c2.toggle("Hybrid (dense + BM25)", key="compare_hybrid",
+                       help="Each encoder's ranking fused with BM25 at its recorded dense weight, as on the Search "
+                            "page (on by default everywhere); off: the encoders alone.")
     st.caption("Each encoder uses its own saved query instruction.")
     url_state.publish(st, PAGE, fields, PARAMS)          # a comparison is a link too
     if len(chosen) < 2:
@@ -48,6 +52,9 @@ def render(idx, db: str) -> None:
         return
     if not query.strip():
         st.info("Type a query and press Enter to see the encoders' rankings side by side.")
+        return
+    if blank_query(query):
+        st.info(BLANK_HINT)
         return
     results, latency = {}, {}
     with common.friendly():
@@ -84,7 +91,8 @@ def differences(results, rankings, k: int) -> None:
     """Where the rankings differ: each hit's rank under every encoder, disagreements first."""
     hits = {h.chunk_id: h for found in results.values() for h in found}
     table = [{"passage": f"{hits[r['item']].title} · {hits[r['item']].path} [{hits[r['item']].start}:]",
-              **{name: r[name] for name in rankings}, "spread": r["spread"]} for r in rank_table(rankings, k)]
+              **{name: "" if r[name] is None else str(r[name]) for name in rankings}, "spread": r["spread"]}
+             for r in rank_table(rankings, k)]           # "": absent, an empty cell (None would print "None")
     st.subheader("Where the rankings differ")
     st.caption(f"Each hit's rank under every encoder (empty: not in its top {k}); largest disagreement first.")
     st.dataframe(table, hide_index=True, width="stretch",

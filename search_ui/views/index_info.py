@@ -13,6 +13,35 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
 
 
+# Seven columns that fit the page (thirteen did not: the counts were cut off at the right edge).
+RUN_COLUMNS = {
+    "run": st.column_config.NumberColumn("run", width="small"),
+    "started": st.column_config.TextColumn("started (UTC)", width="medium"),
+    "took": st.column_config.TextColumn("took", width="small"),
+    "status": st.column_config.TextColumn("status", width="small"),
+    "encoders": st.column_config.TextColumn("encoders", width="medium"),
+    "documents": st.column_config.TextColumn("documents", width="large",
+                                             help="seen: + added, ~ changed, - deleted; skipped"),
+    "chunks": st.column_config.TextColumn("chunks", width="medium", help="+ added, - removed; embedded"),
+}
+
+
+def took(started: float | None, finished: float | None) -> str:
+    if not started or not finished:
+        return "-"
+    seconds = max(0.0, finished - started)
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def run_rows(runs) -> list[dict]:
+    """One compact row per indexing run: the document and chunk counts folded into one column each."""
+    return [{"run": r.id, "started": when(r.started_at).removesuffix(" UTC"), "took": took(r.started_at, r.finished_at),
+             "status": r.status, "encoders": r.encoders,
+             "documents": f"{r.docs_seen} seen: +{r.docs_added} ~{r.docs_changed} -{r.docs_deleted}; "
+                          f"{r.docs_skipped} skipped",
+             "chunks": f"+{r.chunks_added} -{r.chunks_removed}; {r.chunks_embedded} embedded"} for r in runs]
+
+
 def render(idx, db: str, report: Path | None = None) -> None:
     st.header("Index")
     with common.friendly():
@@ -33,11 +62,7 @@ def render(idx, db: str, report: Path | None = None) -> None:
         with st.expander(f"Saved config of '{e.name}'"):
             st.json(e.config or {})
     st.subheader("Last runs")
-    st.dataframe([{"run": r.id, "started": when(r.started_at), "finished": when(r.finished_at), "status": r.status,
-                   "encoders": r.encoders, "seen": r.docs_seen, "added": r.docs_added, "changed": r.docs_changed,
-                   "deleted": r.docs_deleted, "skipped": r.docs_skipped, "chunks +": r.chunks_added,
-                   "chunks -": r.chunks_removed, "embedded": r.chunks_embedded} for r in idx.runs(20)],
-                 hide_index=True, width="stretch")
+    st.dataframe(run_rows(idx.runs(20)), hide_index=True, width="stretch", column_config=RUN_COLUMNS)
     st.subheader(f"Skipped files ({len(status.skipped)})")
     if status.skipped:
         st.dataframe([{"path": s.path, "reason": s.reason, "detail": s.detail} for s in status.skipped],

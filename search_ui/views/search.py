@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-from indexer import L2VError
+from indexer import DEFAULT_HYBRID, L2VError, blank_query
 
 from ..highlight import Passage, best_passage, highlight_html
 from ..passages import page_passages
@@ -24,6 +24,7 @@ PRESETS = {
     "Similar text": "Retrieve semantically similar text:",
     "Scientific claim": "Given a scientific claim, retrieve documents that support or refute the claim:",
 }
+BLANK_HINT = "Your query has no letter or digit, so there is nothing to search for: type some words."
 SAVED, NONE, CUSTOM = "Encoder's saved instruction", "No instruction", "Custom…"
 
 
@@ -113,7 +114,7 @@ PER_ENCODER = ["w", "ip", "ic"]
 
 def static_fields(names: list[str]) -> list[url_state.Field]:
     return [url_state.Field("q", "search_query", str, ""), url_state.Field("enc", "search_encoder", str, names[0]),
-            url_state.Field("k", "search_k", int, 10), url_state.Field("hy", "search_hybrid", bool, True),
+            url_state.Field("k", "search_k", int, 10), url_state.Field("hy", "search_hybrid", bool, DEFAULT_HYBRID),
             url_state.Field("g", "search_group", bool, True), url_state.Field("path", "search_path", str, ""),
             url_state.Field("types", "search_types", list, [])]
 
@@ -184,6 +185,9 @@ def render(idx, db: str) -> None:
     url_state.publish(st, PAGE, fields, STATIC + PER_ENCODER)   # the search is a link; Back returns to the last
     if not query.strip():
         st.info("Type a query and press Enter. Results show each document's best-matching passage first.")
+        return
+    if blank_query(query):
+        st.info(BLANK_HINT)
         return
     with common.friendly():
         model = common.embedder(idx, name)
