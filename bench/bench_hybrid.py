@@ -48,11 +48,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None,
                         help="seeded subsample of N queries, as `l2v eval --limit` (corpus: judged + --corpus-sample)")
     parser.add_argument("--corpus-sample", type=int, default=2000)
+    parser.add_argument("--split", default="test", help="qrels split: choose the weight on 'train' (a dev split), "
+                                                       "report 'test' once")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
-    data, sampling = subsample(load(args.data), EvalSettings(limit=args.limit, corpus_sample=args.corpus_sample))
-    name = Path(args.data).name + (f"-limit{args.limit}-corpus{args.corpus_sample}" if args.limit else "")
+    data, sampling = subsample(load(args.data, args.split), EvalSettings(limit=args.limit, corpus_sample=args.corpus_sample))
+    name = Path(args.data).name + (f"-{args.split}" if args.split != "test" else "") + \
+        (f"-limit{args.limit}-corpus{args.corpus_sample}" if args.limit else "")
     folder, db = WORK / f"{name}-docs", WORK / f"{name}-{Path(args.encoder).name}.l2v"
     if not folder.is_dir():
         write_corpus(data, folder)
@@ -76,7 +79,7 @@ def main() -> None:
                 fused = [c for c, _ in rrf([dense, lexical], weights=[w, 1 - w])]
                 runs[f"hybrid, dense weight {w:g}"][qid] = documents(fused, doc_of)
 
-    lines = [f"{name}: {len(data.corpus_ids)} documents, {len(data.query_ids)} test queries; encoder "
+    lines = [f"{name}: {len(data.corpus_ids)} documents, {len(data.query_ids)} {args.split} queries; encoder "
              f"`{args.encoder}`; index built in {build_seconds:.0f} s", *([sampling["note"]] if args.limit else []), "",
              "| ranking | nDCG@10 | MRR@10 | recall@100 |", "|---|---:|---:|---:|"]
     for label, run in runs.items():
