@@ -3,9 +3,11 @@
 Builds (once, cached under bench/out/) a synthetic index of ~N chunks with the HashEmbedder,
 starts ``l2v ui`` on it, drives Debian's headless chromium with selenium and times each
 query in the browser (performance.now() at the Enter keydown, a MutationObserver for the
-rendered hits). Also times the Clusters page (first computation and cached reopen).
+rendered hits). Also times the Clusters page (first computation and cached reopen), and in this
+process the passage highlighting of a results page whose hits share no word with the query (the
+semantic fallback, with a real encoder: the bundled one unless --highlight-encoder says otherwise).
 
-    python bench/bench_ui.py [--chunks 100000] [--queries 20]
+    python bench/bench_ui.py [--chunks 100000] [--queries 20] [--highlight-only]
 """
 from __future__ import annotations
 
@@ -69,12 +71,55 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+def highlight_cost(out: Path, source: str | None, queries: int) -> tuple[str, list[float], int]:
+    """Seconds to choose the highlighted passages of one results page (k=10) when no hit shares a query word.
+
+    The worst case of the highlighter: every hit goes to the semantic fallback, which embeds at most
+    ``SEMANTIC_BUDGET`` windows in one call (plus the query); a fresh cache per page, as for a new query.
+    The hits are chunks of the bundled sample PEPs (real prose, 400-token chunks; ranked by hash:64, which
+    costs nothing), so the windows are as long as a user's.
+    """
+    from indexer import Index, IndexOptions, build_index, load_embedder, resolve_source, sample_docs_path
+    from search_ui.passages import PassageCache, page_passages
+
+    db = out / "ui-peps.l2v"
+    if not (db / "metadata.sqlite").is_file():
+        build_index(sample_docs_path(), db, {"hash": "hash:64"}, IndexOptions(progress=False))
+    source = resolve_source(source)
+    encoder = load_embedder(source)
+    times, embedded = [], []
+    real = encoder.encode_documents
+
+    def counting(texts):
+        embedded.append(len(texts))
+        return real(texts)
+
+    encoder.encode_documents = counting
+    with Index.open(db) as idx:
+        page_passages([h.text for h in idx.search("warm up", k=10)], "warm up", encoder, None, PassageCache())
+        embedded.clear()
+        for i in range(queries):
+            query = f"zeppelin quarterback xylophone {i}"         # no word of the sample PEPs
+            texts = [h.text for h in idx.search(query, k=10)]
+            start = time.perf_counter()
+            page_passages(texts, query, encoder, None, PassageCache())
+            times.append(time.perf_counter() - start)
+    return Path(source).name, times, max(embedded, default=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    parser.add_argument("--highlight-encoder", default=None, metavar="SOURCE",
+                        help="Encoder of the highlighting row [default: the bundled one].")
+    parser.add_argument("--highlight-only", action="store_true", help="Only the highlighting row (no browser).")
     args = parser.parse_args()
+    if args.highlight_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        print_highlight(args)
+        return
     if ui.browser_missing():
         sys.exit(f"bench_ui: {ui.browser_missing()}")
     db = args.out / f"ui-{args.chunks}.l2v"
@@ -117,6 +162,16 @@ def main() -> None:
     print(f"| clusters page, first open (k-means k=8 on all, PCA on 5k sample, labels) | {n_chunks:,} | 1 | "
           f"{first_map:.1f} s | | |")
     print(f"| clusters page, reopen (SQLite cache) | {n_chunks:,} | 1 | {cached_map:.1f} s | | |")
+    print_highlight(args)
+
+
+def print_highlight(args) -> None:
+    from search_ui.highlight import SEMANTIC_CHARS
+
+    name, times, most = highlight_cost(args.out, args.highlight_encoder, max(3, args.queries // 4))
+    print(f"| highlighting of a page whose 10 hits (sample PEPs) share no query word (encoder {name}: query + "
+          f"{most} windows of <= {SEMANTIC_CHARS} chars embedded) | - | {len(times)} | {statistics.median(times):.2f} s "
+          f"| {pct(times, 0.95):.2f} s | {max(times):.2f} s |")
 
 
 if __name__ == "__main__":
