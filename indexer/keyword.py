@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .errors import UsageError
+from .query import EMPTY_QUERY, blank_query
 from .ranking import RRF_K, group_by_document
 from .results import DocumentHit, SearchResult
 from .store.queries import Where, allowed_chunk_ids, bm25, id_batches
@@ -24,8 +25,8 @@ def keyword_search(idx, query: str, k: int = 10, where: Any = None) -> list[Sear
     """The top-k chunks of ``idx`` (an ``Index``) by BM25; one read transaction, so rows match the ranking."""
     if k < 1:
         raise UsageError(f"k must be at least 1, got {k}")
-    if not isinstance(query, str) or not query.strip():
-        raise UsageError("the query is empty: give some words to search for")
+    if blank_query(query):     # "?!..." too: the same rule as Index.search
+        raise UsageError(EMPTY_QUERY)
     where = Where.of(where)
     with idx.Session() as s:
         allowed = set(allowed_chunk_ids(s, where)) if where else None

@@ -206,3 +206,14 @@ def test_index_page_runs_table_fits(monkeypatch, ui_db):
     runs = at.dataframe[1].value
     assert list(runs.columns) == ["run", "started", "took", "status", "encoders", "documents", "chunks"]
     assert runs["status"][0] == "done" and " seen: +" in runs["documents"][0] and "embedded" in runs["chunks"][0]
+
+
+def test_keyword_search_treats_punctuation_as_a_blank_query(ui_db):
+    from indexer import Index, UsageError
+    from indexer.keyword import keyword_documents, keyword_search
+
+    with Index.open(ui_db) as idx:
+        for call in (keyword_search, keyword_documents):
+            with pytest.raises(UsageError, match="query is empty"):
+                call(idx, "?!...")
+        assert keyword_search(idx, "walrus", k=2)
