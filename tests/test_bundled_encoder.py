@@ -95,11 +95,10 @@ def test_demo_indexes_and_searches_offline(tmp_path):
             current.append(line.split()[1])
             assert "cosine" in line or "BM25 rank" in line, line        # readable scores, not fused RRF ones
     # documents (each once), ranked as every surface ranks by default: hybrid at the encoder's recorded weight
-    assert list(sections) == ["[l2v-smollm2, hybrid: dense weight 0.3 + BM25]",
-                              "[smollm2-causal, hybrid: dense weight 0.5 + BM25]"]
+    assert [s.split(", hybrid: dense weight ")[0] for s in sections] == ["[l2v-smollm2", "[smollm2-causal"]
     for hits in sections.values():
         assert sorted(hits) == ["pep-0020.rst", "pep-0515.rst", "pep-0572.rst"]
-    assert sections["[l2v-smollm2, hybrid: dense weight 0.3 + BM25]"][0] == "pep-0572.rst"  # the walrus PEP
+    assert next(iter(sections.values()))[0] == "pep-0572.rst"  # the walrus PEP, by l2v-smollm2
     again = subprocess.run([sys.executable, "-c", code, "demo", "--no-ui", "--docs", str(docs), "--db",
                             str(tmp_path / "demo.l2v")], capture_output=True, text=True, timeout=300, env=env)
     assert "0 added, 0 changed, 3 unchanged" in again.stdout
