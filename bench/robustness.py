@@ -65,6 +65,10 @@ PROBES: list[tuple[str, str, list[str]]] = [
      ["tests/test_index_crash.py"]),
     ("20.3", "a mistyped encoder name fails in one line, naming the closest bundled one, with no hub connection",
      ["tests/test_encoder_names.py::test_a_mistyped_name_fails_in_one_line_with_no_hub_call_in_every_command"]),
+    ("20.5", "SIGINT mid-embedding: one line, exit 130, every embedded chunk kept, run interrupted, rerun resumes; "
+             "a search on a database still being built says so",
+     ["tests/test_index_interrupt.py::test_ctrl_c_mid_embedding_keeps_what_was_embedded_says_so_once_and_a_rerun_resumes",
+      "tests/test_index_interrupt.py::test_search_while_the_first_build_runs_or_after_it_stopped_without_vectors_says_so"]),
     ("21.5", "l2v serve bounds every costly parameter with a 400 naming the limit (ef_search, nprobe, k, passages, "
              "embedding inputs and their size, /documents pages); idle connections time out, concurrent ones are capped",
      ["tests/test_serve_hardening.py::test_search_parameters_are_bounded_and_the_limit_is_named",

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
@@ -13,6 +14,21 @@ from adaptation.hardware import DTYPE_HELP, use_dtype
 
 from .query import DEFAULT_HYBRID
 from .remote import SEARCH_LIMITS
+
+
+@contextmanager
+def reported_interrupt() -> Iterator[None]:
+    """Ctrl-C during indexing: one line saying what was kept, exit 130 (typer alone exits 130 in silence)."""
+    from .interrupts import IndexInterrupted
+
+    try:
+        yield
+    except IndexInterrupted as stop:
+        typer.echo(str(stop), err=True)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:   # before indexing began (an encoder loading), or after its last commit
+        typer.echo("interrupted, run again to resume", err=True)
+        raise typer.Exit(130) from None
 
 
 def index_cmd(
@@ -82,7 +98,7 @@ def index_cmd(
     options = IndexOptions(include=include, exclude=exclude, chunk_tokens=chunk_tokens, overlap=overlap,
                            factory=faiss_factory, rebuild=rebuild, hidden=hidden, max_bytes=int(max_mb * (1 << 20)),
                            ray=ray_options)
-    with storage_errors():
+    with storage_errors(), reported_interrupt():
         report = build_index(folder, db, encoders, options)
     for name, why in report.repaired.items():
         typer.echo(f"repaired encoder {name}: {why}", err=True)

@@ -61,7 +61,14 @@ class StorageError(IndexError_):
     exit_code = 17
 
 
-__all__ = ["IndexError_", "IndexNotFoundError", "IndexLockedError", "EncoderMismatchError", "NoEncoderError",
+class IndexNotReadyError(IndexError_):
+    """A search the database cannot answer yet: its first ``l2v index`` run is still going, or the encoder
+    has no vectors because the run that embeds them stopped first. "No results" would be a wrong answer."""
+
+    exit_code = 18
+
+
+__all__ = ["IndexError_", "IndexNotReadyError", "IndexNotFoundError", "IndexLockedError", "EncoderMismatchError", "NoEncoderError",
            "IndexFormatError", "ChunkingMismatchError", "FaissFileError", "StorageError", "UsageError", "L2VError",
            "describe_storage_error", "storage_errors"]
 

@@ -19,7 +19,7 @@ from adaptation.errors import L2VError
 from adaptation.numeric import unit_rows
 
 from .embedding import Embedder, LazyEmbedder, fingerprint_matches
-from .errors import EncoderMismatchError, FaissFileError, UsageError
+from .errors import EncoderMismatchError, FaissFileError, IndexNotReadyError, UsageError
 from .query import EMPTY_QUERY, blank_query
 from .ranking import group_by_document, rrf
 from .results import ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
@@ -276,6 +276,7 @@ class Index:
         if blank_query(query):  # its vector would rank arbitrary chunks
             raise UsageError(EMPTY_QUERY)
         name = self._encoder_row(encoder).name
+        self.check_searchable(name)   # before the model loads: a database still being built says so
         instruction = self.query_instruction(name, task, instruction)
         vector = self.embedder(name).encode_queries([query], instruction=instruction)
         return self.search_vector(np.asarray(vector)[0], name, k, where, bm25_query=query if hybrid else None,
@@ -296,6 +297,7 @@ class Index:
         if blank_query(query):
             raise UsageError(EMPTY_QUERY)
         name = self._encoder_row(encoder).name
+        self.check_searchable(name)   # before the model loads: a database still being built says so
         instruction = self.query_instruction(name, task, instruction)
         vector = np.asarray(self.embedder(name).encode_queries([query], instruction=instruction))[0]
         total = self.vectors(name).ntotal
@@ -307,6 +309,30 @@ class Index:
             if len(documents) >= k or depth >= total:
                 return documents
             depth = min(depth * 4, total)
+
+    def check_searchable(self, encoder: str | None = None) -> None:
+        """Refuse, in one line, a search whose answer could only mislead ("no results" on a database being built).
+
+        That is: the database's first build is still running (its vectors are partial), or the encoder has no
+        vectors although chunks exist (a build still running, or one stopped before its first commit). A
+        finished empty index is searchable: "no results" is then the truth. Cheap on a built database (one tiny
+        query on the runs table); ``search`` and ``search_documents`` call it before loading the model.
+        """
+        with self.Session() as s:
+            row = self._encoder_row(encoder, s)
+            finished = s.scalar(select(Run.id).where(Run.status == "done").limit(1)) is not None
+            if finished and row.ntotal:
+                return
+            n_chunks = s.scalar(select(func.count(Chunk.id)))
+        runs = self.runs(1)
+        if runs and runs[0].status == "running" and (not finished or not row.ntotal):
+            whose = f" for encoder '{row.name}'" if finished else ""
+            raise IndexNotReadyError(f"'{self.path}' is still being built: `l2v index` has embedded {row.ntotal} of "
+                                     f"{n_chunks} chunks so far{whose}; search again when it finishes")
+        if not row.ntotal and (n_chunks or not finished):
+            raise IndexNotReadyError(f"'{self.path}' has no vectors for encoder '{row.name}' yet: the `l2v index` run "
+                                     f"that embeds them stopped first; run `l2v index {self.root or 'FOLDER'} --db "
+                                     f"{self.path}` again to resume")
 
     def hybrid_dense_weight(self, encoder: str | None = None) -> float:
         """The dense share of hybrid search the encoder recorded (0.5 when it recorded none)."""

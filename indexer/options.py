@@ -22,9 +22,10 @@ class IndexOptions:
     batch_docs: int = 64                # documents per phase-1 transaction ...
     batch_chars: int = 32 << 20         # ... or fewer: it commits once its chunks hold this many characters
     max_removal_batch_docs: int = 1024  # ... growing up to this when it removes vectors (see DocumentSync)
-    embed_batch: int = 256              # chunks per embedding call
+    embed_batch: int = 256              # chunks read per batch (embedded the embedder's batch at a time)
     commit_chunks: int = 2048           # phase 2 commits after at least this many new vectors ...
     commit_growth: float = 0.25         # ... and at least this fraction of the index (keeps rewrites O(n) overall)
+    commit_seconds: float = 60.0        # ... or after this long embedding since the last commit: a kill loses <= ~1 min
     ray: RayOptions | None = None       # embed on a Ray cluster (Ray Data actors); None: in this process
     progress: bool = True
 

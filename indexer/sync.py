@@ -153,23 +153,23 @@ class DocumentSync:
                 select(Skipped.path, Skipped.size, Skipped.mtime_ns, Skipped.reason, Skipped.retry_key))}
         walker = Walker(self.folder, opts.include, opts.exclude, hidden=opts.hidden, skip_paths=self.skip_paths)
         seen: set[str] = set()
-        bar = ProgressBar(desc="reading", unit="file", disable=not opts.progress)
-        for item in walker:
-            bar.update(1)
-            seen.add(item.rel)
-            self.report.docs_seen += 1
-            if isinstance(item, Problem):
-                self._queue(SkipFile(item.rel, item.reason, item.detail))
-                continue
-            old = self.known.get(item.rel)
-            if old and (old.size, old.mtime_ns) == (item.size, item.mtime_ns):
-                self.report.docs_unchanged += 1
-                continue
-            if not old and self._still_skipped(item, skipped.get(item.rel)):
-                self.report.docs_skipped += 1
-                continue
-            self._queue(self._read_safely(item, old))
-        bar.close()
+        # closed on the way out too: a Ctrl-C's one line must come after the bar, not be redrawn over by it
+        with ProgressBar(desc="reading", unit="file", disable=not opts.progress) as bar:
+            for item in walker:
+                bar.update(1)
+                seen.add(item.rel)
+                self.report.docs_seen += 1
+                if isinstance(item, Problem):
+                    self._queue(SkipFile(item.rel, item.reason, item.detail))
+                    continue
+                old = self.known.get(item.rel)
+                if old and (old.size, old.mtime_ns) == (item.size, item.mtime_ns):
+                    self.report.docs_unchanged += 1
+                    continue
+                if not old and self._still_skipped(item, skipped.get(item.rel)):
+                    self.report.docs_skipped += 1
+                    continue
+                self._queue(self._read_safely(item, old))
         for path in sorted(set(self.known) - seen):
             self._queue(Delete(path))
         for path in sorted(set(skipped) - seen):

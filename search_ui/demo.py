@@ -91,7 +91,10 @@ def demo_cmd(
     db = (db or default_db()).expanduser().resolve()
     typer.echo(f"indexing {docs} with {', '.join(repr(n) for n in encoders)} into {db} "
                "(only new or changed files are embedded)")
-    report = build_index(docs, db, encoders, IndexOptions(progress=True))
+    from indexer.cli import reported_interrupt
+
+    with reported_interrupt():
+        report = build_index(docs, db, encoders, IndexOptions(progress=True))
     typer.echo(f"{report.docs_added} added, {report.docs_changed} changed, {report.docs_unchanged} unchanged, "
                f"{report.docs_skipped} skipped in {report.seconds:.1f}s")
     if no_ui:

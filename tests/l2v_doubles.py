@@ -4,7 +4,7 @@
 It has real lexical signal (shared words -> similar vectors) and costs no model
 load, so a killed-and-restarted indexing subprocess starts in well under a second.
 
-It is no part of the product: importing this module registers the ``hash:DIM[:SEED]`` encoder
+It is no part of the product: importing this module registers the ``hash:DIM[:SEED[:DELAY]]`` encoder
 source and the ``words`` chunking tokenizer with ``indexer.plugins``. ``conftest.py`` imports it and
 names it in ``L2V_PLUGINS`` (with ``tests/`` on ``PYTHONPATH``), so subprocesses started by tests
 (``l2v`` commands, ``streamlit``) can read databases built with it; benchmarks import it from here.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Sequence
@@ -45,10 +46,14 @@ class WordTokenizer:
 class HashEmbedder:
     """Bag of lowercased words hashed into ``buckets`` -> (buckets, dim) Gaussian projection."""
 
-    def __init__(self, dim: int = 64, seed: int = 0, buckets: int = 4096, tokenizer=None):
+    def __init__(self, dim: int = 64, seed: int = 0, buckets: int = 4096, tokenizer=None, delay: float = 0.0):
         self.dim, self.seed, self.buckets = dim, seed, buckets
+        # seconds per document text: a slow model, so a test can interrupt a run mid-embedding (same vectors,
+        # same fingerprint: a rerun without the delay resumes the same encoder)
+        self.delay = delay
         self.projection = np.random.default_rng(seed).standard_normal((buckets, dim)).astype(np.float32)
-        self.source = f"hash:{dim}:{seed}"  # how load_embedder() recreates it (through the registered scheme)
+        # how load_embedder() recreates it (through the registered scheme)
+        self.source = f"hash:{dim}:{seed}" + (f":{delay:g}" if delay else "")
         self.fingerprint = hashlib.sha256(f"hash:{dim}:{seed}:{buckets}".encode()).hexdigest()[:16]
         self._tokenizer = tokenizer or WordTokenizer()
         self.calls = 0          # texts embedded so far: tests assert on it
@@ -56,8 +61,10 @@ class HashEmbedder:
 
     @classmethod
     def from_source(cls, source: str) -> "HashEmbedder":
+        """``hash:DIM[:SEED[:DELAY]]``, DELAY in seconds per document text embedded."""
         parts = source.split(":")[1:]
-        return cls(dim=int(parts[0]) if parts and parts[0] else 64, seed=int(parts[1]) if len(parts) > 1 else 0)
+        return cls(dim=int(parts[0]) if parts and parts[0] else 64, seed=int(parts[1]) if len(parts) > 1 else 0,
+                   delay=float(parts[2]) if len(parts) > 2 else 0.0)
 
     @property
     def tokenizer(self) -> WordTokenizer:
@@ -78,6 +85,8 @@ class HashEmbedder:
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += len(texts)
+        if self.delay:
+            time.sleep(self.delay * len(texts))
         return self._embed(texts)
 
     def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:

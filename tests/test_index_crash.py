@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from indexer import Index, build_index
+from indexer.errors import IndexNotReadyError
 from indexer.store.layout import CRASH_ENV
 from indexer.store.database import sqlite_path
 
@@ -69,7 +70,10 @@ def _check_after_kill_then_resume(scenario, db: Path) -> tuple:
         with Index.open(db) as idx:  # opens, is consistent, and searches
             assert idx.check_consistency() == []
             if idx.encoders():
-                idx.search("rivers flow to the sea", k=3)
+                try:
+                    idx.search("rivers flow to the sea", k=3)
+                except IndexNotReadyError:   # a first build killed before any vector commit says so (issue 20)
+                    assert not any(e.n_vectors for e in idx.encoders())
             killed_state = (len(idx.documents()), sum(e.n_vectors for e in idx.encoders()))
     report = build_index(scenario["folder"], db, ENCODERS, hash_options())
     with Index.open(db) as idx:
