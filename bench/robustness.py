@@ -118,6 +118,23 @@ PROBES: list[tuple[str, str, list[str]]] = [
      ["tests/test_encoder_config_validation.py::test_an_adapter_outside_the_encoder_directory_is_refused",
       "tests/test_encoder_config_validation.py::test_a_bad_hybrid_dense_weight_is_refused_when_recorded_and_ignored_when_read",
       "tests/test_db_safety.py::test_bad_option_values_are_one_line_and_create_nothing"]),
+    ("21.2", "small crafted files are read within each extractor's bound or skipped with a reason: a Markdown "
+             "heading with 20,000 spaces, unclosed HTML markup, a DOCX zip bomb and lying zip sizes, a 16,000-"
+             "paragraph DOCX, long reST/text lines; HTML text equals the stdlib parser's",
+     ["tests/test_extract_bounds.py"]),
+    ("21.3", "a symlink (file or folder) swapped between listing and reading never brings outside text or names "
+             "into the index; reads racing a link flip never return outside bytes",
+     ["tests/test_walk_safety.py::test_a_file_link_swapped_to_outside_after_listing_is_not_read",
+      "tests/test_walk_safety.py::test_a_folder_swapped_for_an_outside_link_after_listing_is_not_read",
+      "tests/test_walk_safety.py::test_a_folder_swapped_for_an_outside_link_before_it_is_listed_is_not_listed",
+      "tests/test_walk_safety.py::test_reads_racing_a_link_flip_never_return_outside_text"]),
+    ("21.5", "path globs with many stars ('**?' * 8 + '!') match in linear time with the same meaning; an "
+             "over-long glob is refused in one line naming it",
+     ["tests/test_walk_safety.py::test_globs_with_many_stars_match_in_linear_time",
+      "tests/test_walk_safety.py::test_glob_meaning_is_unchanged",
+      "tests/test_walk_safety.py::test_a_glob_too_long_to_match_is_refused_in_one_line_naming_it"]),
+    ("21.10", "ESC/OSC/bidi controls in file names, titles and text are escaped when l2v search and status print them",
+     ["tests/test_walk_safety.py::test_control_sequences_in_names_titles_and_text_are_escaped_on_the_terminal"]),
 ]
 
 

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
                           SearchResult, SkippedInfo)
     from .sources import Skip, extract
     from .store.queries import Where
+    from .terminal import terminal_safe
 
 __getattr__, __all__ = lazy_exports(__name__, {
     ".build": ["build_index"],
@@ -82,4 +83,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
                  "SearchResult", "SkippedInfo"],
     ".sources": ["Skip", "extract"],
     ".store.queries": ["Where"],
+    # file names, titles and text printed on a terminal: control characters escaped
+    ".terminal": ["terminal_safe"],
 })

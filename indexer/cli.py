@@ -12,6 +12,8 @@ import typer
 
 from adaptation.hardware import DTYPE_HELP, use_dtype
 
+from .terminal import terminal_safe
+
 from .query import DEFAULT_HYBRID
 from .remote import SEARCH_LIMITS
 
@@ -200,17 +202,18 @@ def _search_here(db: Path, body: dict) -> list[dict]:
 
 
 def _snippet(text: str, width: int) -> str:
-    return " ".join(text.split())[:width]
+    return terminal_safe(" ".join(text.split())[:width])
 
 
 def _format_hit(h: dict) -> str:
-    return (f"{h['rank']:>3}. {h['score']:.4f}  {h['path']}  [{h['start']}:{h['end']}]  {h['title']}\n"
-            f"     {_snippet(h['text'], 200)}")
+    """File names, titles and text are the documents': printed with their control characters escaped."""
+    return (f"{h['rank']:>3}. {h['score']:.4f}  {terminal_safe(h['path'])}  [{h['start']}:{h['end']}]  "
+            f"{terminal_safe(h['title'])}\n     {_snippet(h['text'], 200)}")
 
 
 def _format_document(d: dict) -> str:
     best = d["best"]
-    lines = [f"{d['rank']:>3}. {d['score']:.4f}  {d['path']}  {d['title']}",
+    lines = [f"{d['rank']:>3}. {d['score']:.4f}  {terminal_safe(d['path'])}  {terminal_safe(d['title'])}",
              f"     [{best['start']}:{best['end']}] {_snippet(best['text'], 200)}"]
     lines += [f"     also {p['score']:.4f} [{p['start']}:{p['end']}] {_snippet(p['text'], 100)}" for p in d["passages"]]
     return "\n".join(lines)
@@ -229,12 +232,12 @@ def status_cmd(
     if as_json:
         typer.echo(json.dumps(st.to_dict(), indent=2, default=str))
         return
-    typer.echo(f"{st.path}  (folder {st.root})")
+    typer.echo(f"{st.path}  (folder {terminal_safe(st.root)})")
     typer.echo(f"documents {st.n_documents}, chunks {st.n_chunks} ({st.chunk_tokens} tokens, overlap {st.overlap})")
     for e in st.encoders:
         pending = f", {e.n_pending} pending (run `l2v index` again)" if e.n_pending else ""
-        typer.echo(f"encoder {e.name}: dim {e.dim}, {e.factory}, {e.n_vectors} vectors{pending}, "
-                   f"fingerprint {e.fingerprint}, source {e.source}")
+        typer.echo(terminal_safe(f"encoder {e.name}: dim {e.dim}, {e.factory}, {e.n_vectors} vectors{pending}, "
+                                 f"fingerprint {e.fingerprint}, source {e.source}"))
     if st.last_run:
         r = st.last_run
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
@@ -243,11 +246,11 @@ def status_cmd(
     if st.skipped:
         typer.echo(f"skipped {len(st.skipped)} files:")
         for s in st.skipped:
-            typer.echo(f"  {s.path}: {s.reason}" + (f" ({s.detail})" if s.detail else ""))
+            typer.echo(terminal_safe(f"  {s.path}: {s.reason}" + (f" ({s.detail})" if s.detail else "")))
     if st.problems:
         typer.echo("CONSISTENCY PROBLEMS (run `l2v index` again to repair):")
         for p in st.problems:
-            typer.echo(f"  {p}")
+            typer.echo(f"  {terminal_safe(p)}")
     else:
         typer.echo("consistency: ok")
 

@@ -36,7 +36,7 @@ from adaptation.progress import ProgressBar
 from .chunking import ChunkingConfig, ChunkTokenizer, TextChunk, chunk_text
 from .options import IndexOptions
 from .results import RunReport
-from .sources import EXTRACTOR_VERSION, FileEntry, Problem, Skip, Walker, extract
+from .sources import EXTRACTOR_VERSION, FileEntry, Problem, Skip, Walker, extract, read_entry
 from .store.layout import crash_point
 from .store.queries import id_batches
 from .store.schema import Chunk, Document, Skipped
@@ -199,8 +199,9 @@ class DocumentSync:
         if entry.size > self.options.max_bytes:
             return self._skip(entry, "too_large", f"{entry.size} bytes > limit {self.options.max_bytes}")
         try:
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
+            data = read_entry(entry, self.options.max_bytes)   # opened only if it is inside the folder then
+        except Skip as skip:  # a link swapped, or the file grew: no size/mtime recorded, so tried again next run
+            return SkipFile(entry.rel, skip.reason, skip.detail)
         except OSError as err:
             return self._skip(entry, "unreadable", err.strerror or str(err))
         sha = hashlib.sha256(data).hexdigest()

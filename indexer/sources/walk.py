@@ -3,18 +3,23 @@
 Yields ``FileEntry`` (stat only, nothing is read here) or ``Problem`` for entries
 that cannot be indexed at all (special files, broken links, unreadable folders),
 in a stable sorted order so runs are reproducible.
+
+Nothing outside the root is listed or read: each folder is opened through ``safe_open`` (resolved,
+checked, then opened component by component without following links) and listed from that
+descriptor, and ``read_entry`` opens a file the same way when it is read, so a link swapped after
+the listing is refused rather than followed.
 """
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ..errors import UsageError
+from .globs import glob_match
+from .safe_open import OUTSIDE, open_inside, read_inside
+from .skip import Skip
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pdf", ".docx", ".py", ".js",
                  ".ts", ".java", ".c", ".h", ".cpp", ".hpp", ".cc", ".rs", ".go", ".rb", ".sh", ".toml", ".yaml",
@@ -30,6 +35,27 @@ class FileEntry:
     mtime_ns: int
     ctime_ns: int = 0   # with ``mode``: a chmod/chown changes them, so a skip as unreadable is retried
     mode: int = 0
+    root: Path | None = None   # the resolved folder being indexed: reads are checked against it
+
+
+def read_entry(entry: FileEntry, limit: int) -> bytes:
+    """The file's bytes (at most ``limit``), opened so that it is inside the root when it is opened.
+
+    Raises ``Skip`` (outside the root, a link changed meanwhile, no longer a regular file, grew past
+    ``limit``) or ``OSError`` (gone, permissions).
+    """
+    root = entry.root if entry.root is not None else Path(entry.path).parent.resolve()
+    return read_inside(root, Path(entry.path), limit)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One folder entry as listed (read while the folder's descriptor was open)."""
+
+    name: str
+    is_symlink: bool
+    is_dir: bool        # links followed
+    stat: os.stat_result | OSError
 
 
 @dataclass(frozen=True)
@@ -50,66 +76,6 @@ def printable_name(name: str) -> str | None:
         return None
     except UnicodeEncodeError:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern:
-    """Shell-style glob over '/' paths: ``*`` stays inside a folder, ``**`` crosses folders, ``[0-3]``
-    and ``[!a]`` are character classes (as in ``fnmatch``; they used to match a literal '[')."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and _class_end(pattern, i) > 0:
-            end = _class_end(pattern, i)
-            out.append(_class_regex(pattern[i + 1:end]))
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    try:
-        return re.compile("".join(out) + r"\Z")
-    except re.error as err:  # e.g. a reversed range '[z-a]'
-        raise UsageError(f"invalid glob '{pattern}': {err.msg}") from None
-
-
-def _class_end(pattern: str, start: int) -> int:
-    """Index of the ']' closing the character class opened at ``start`` (-1: a literal '[').
-
-    As in the shell, a ']' right after '[' or '[!' belongs to the class.
-    """
-    i = start + 1
-    if i < len(pattern) and pattern[i] in "!^":
-        i += 1
-    if i < len(pattern) and pattern[i] == "]":
-        i += 1
-    end = pattern.find("]", i)
-    return end
-
-
-def _class_regex(body: str) -> str:
-    """Shell class body ('0-3', '!abc') -> regex class; a class never matches '/'."""
-    negate = body[:1] in ("!", "^")
-    body = body[1:] if negate else body
-    escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
-    return f"[^/{escaped}]" if negate else f"(?!/)[{escaped}]"
-
-
-def glob_match(rel: str, pattern: str) -> bool:
-    """A pattern without '/' matches the file name at any depth ('*.md'); otherwise the whole path."""
-    if "/" not in pattern:
-        return bool(_glob_regex(pattern).match(rel.rsplit("/", 1)[-1]))
-    return bool(_glob_regex(pattern.lstrip("/")).match(rel))
 
 
 class Walker:
@@ -134,44 +100,66 @@ class Walker:
         seen_dirs: set[tuple[int, int]] = set()
         yield from self._walk(self.root, "", seen_dirs)
 
-    def _walk(self, directory: Path, prefix: str, seen: set[tuple[int, int]]) -> Iterator[FileEntry | Problem]:
+    def _list(self, directory: Path, seen: set[tuple[int, int]]) -> list[_Listed] | None:
+        """The folder's entries, sorted, each with its stat (links followed, relative to the folder's
+        descriptor, which is closed on return), or None for a folder already walked (a symlink loop or a
+        second link to it)."""
+        fd = open_inside(self.root, directory, directory=True)
         try:
-            info = directory.stat()
-            if (info.st_dev, info.st_ino) in seen:  # a symlink loop or a second link to the same folder
-                return
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) in seen:
+                return None
             seen.add((info.st_dev, info.st_ino))
-            with os.scandir(directory) as it:
+            with os.scandir(fd) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError as err:
-            yield Problem(prefix.rstrip("/") or ".", "unreadable", f"folder: {err.strerror or err}")
+            listed = []
+            for entry in entries:
+                if not self.hidden and entry.name.startswith("."):
+                    continue
+                try:
+                    st: os.stat_result | OSError = os.stat(entry.name, dir_fd=fd)
+                except OSError as err:
+                    st = err
+                link = entry.is_symlink()
+                listed.append(_Listed(entry.name, link, not isinstance(st, OSError) and stat.S_ISDIR(st.st_mode), st))
+            return listed
+        finally:
+            os.close(fd)
+
+    def _walk(self, directory: Path, prefix: str, seen: set[tuple[int, int]]) -> Iterator[FileEntry | Problem]:
+        where = prefix.rstrip("/") or "."
+        try:
+            listed = self._list(directory, seen)
+        except Skip as skip:
+            yield Problem(where, skip.reason, f"folder: {skip.detail}")
             return
-        for entry in entries:
-            rel = prefix + entry.name
-            if not self.hidden and entry.name.startswith("."):
-                continue
+        except OSError as err:
+            yield Problem(where, "unreadable", f"folder: {err.strerror or err}")
+            return
+        for entry in listed or ():
+            rel, st = prefix + entry.name, entry.stat
+            path = directory / entry.name
             escaped = printable_name(entry.name)
             if escaped is not None:  # before anything stores the name: one such file must not stop a run
-                if self.wanted(rel) or entry.is_dir():
+                if self.wanted(rel) or entry.is_dir:
                     yield Problem(prefix + escaped, "bad_name", "file name is not valid UTF-8")
                 continue
-            try:
-                st = os.stat(entry.path)  # follows symlinks
-            except OSError as err:
+            if isinstance(st, OSError):
                 if self.wanted(rel):
-                    why = "broken symlink" if entry.is_symlink() else (err.strerror or str(err))
+                    why = "broken symlink" if entry.is_symlink else (st.strerror or str(st))
                     yield Problem(rel, "unreadable", why)
                 continue
-            if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(self.root):
+            if entry.is_symlink and not path.resolve().is_relative_to(self.root):
                 # the index (and the UI showing it) must never hold text from outside the folder
                 if self.wanted(rel) or stat.S_ISDIR(st.st_mode):
-                    yield Problem(rel, "outside_root", "symlink to a path outside the indexed folder")
+                    yield Problem(rel, "outside_root", OUTSIDE)
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if not self._dir_excluded(rel) and Path(entry.path).resolve() not in self.skip:
-                    yield from self._walk(Path(entry.path), rel + "/", seen)
+                if not self._dir_excluded(rel) and path.resolve() not in self.skip:
+                    yield from self._walk(path, rel + "/", seen)
             elif not self.wanted(rel):
                 continue
             elif stat.S_ISREG(st.st_mode):
-                yield FileEntry(rel, Path(entry.path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+                yield FileEntry(rel, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode, self.root)
             else:
                 yield Problem(rel, "unreadable", "not a regular file (FIFO, socket or device)")
