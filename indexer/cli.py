@@ -12,10 +12,9 @@ import typer
 
 from adaptation.hardware import DTYPE_HELP, use_dtype
 
-from .terminal import terminal_safe
-
 from .query import DEFAULT_HYBRID
 from .remote import SEARCH_LIMITS
+from .terminal import terminal_safe
 
 
 @contextmanager

@@ -52,14 +52,15 @@ def readable_score(hit) -> str:
 def sample_search(index, query: str, encoders: list[str], k: int = 5) -> list[str]:
     """The lines ``--no-ui`` prints: per encoder, the top documents (each once) as every surface ranks them
     by default (``DEFAULT_HYBRID``), with their best passage's scores."""
-    from indexer import DEFAULT_HYBRID
+    from indexer import DEFAULT_HYBRID, terminal_safe
 
     lines = [f"\nsearch: {query}"]
     for name in encoders:
         how = f"hybrid: dense weight {index.hybrid_dense_weight(name):g} + BM25" if DEFAULT_HYBRID else "dense"
         lines.append(f"[{name}, {how}]")
         for doc in index.search_documents(query, encoder=name, k=k, hybrid=DEFAULT_HYBRID, passages=1):
-            lines.append(f"  {doc.rank}. {doc.path}  {doc.title[:60]}  ({readable_score(doc.best)})")
+            lines.append(f"  {doc.rank}. {terminal_safe(doc.path)}  {terminal_safe(doc.title[:60])}  "
+                         f"({readable_score(doc.best)})")
     return lines
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from ..errors import UsageError
 
 MAX_PATTERN = 1000
-_TRANSITIONS = 20_000      # transitions cached per pattern; past that the cache starts over
+_TRANSITIONS = 4096        # transitions cached per pattern (~0.6 MB); past that the cache starts over
 
 # token kinds
 _LIT, _ONE, _CLASS, _SEG, _ANY, _DIRS = range(6)
@@ -150,7 +150,7 @@ class GlobMatcher:
         return bool(states & self.accept)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=128)     # with _TRANSITIONS: under ~80 MB however many patterns a server is sent
 def compile_glob(pattern: str) -> GlobMatcher:
     """The matcher for ``pattern`` (cached: the same filter is applied to every document)."""
     return GlobMatcher(pattern)
