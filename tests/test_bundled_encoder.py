@@ -19,10 +19,15 @@ from indexer.defaults import baseline_encoder_path, default_encoder_path, sample
 BUNDLED = default_encoder_path()
 BASELINE = baseline_encoder_path()
 pytestmark = pytest.mark.skipif(BUNDLED is None or BASELINE is None, reason="data/encoders is not in this checkout")
-# Scores of the shipped encoder when it was built (BENCHMARKS.md); the evaluation is deterministic,
-# so losing more than two points is a regression, not noise
-SHIPPED_STS_DEV = 33.97          # STS-B dev, plain texts, cosine Spearman x100
-SHIPPED_PEP_DEV_MRR = 25.75      # demo-PEP sections retrieval dev set, MRR@10 x100
+# Scores of the shipped encoder when it was built (BENCHMARKS.md, bench/dev_sets.py protocol); the evaluation is
+# deterministic (fp32), so losing more than two points is a regression, not noise
+SHIPPED_STS_DEV = 51.94       # STS-B dev, its "similar" task instruction, cosine Spearman x100
+SHIPPED_PEP_DEV_MRR = 24.73       # demo-PEP sections retrieval dev set, MRR@10 x100
+# SciFact dev split (train queries; test stays for reporting): 40 seeded queries, their judged abstracts and 60
+# others (~100 documents), small enough for the default suite
+SCIFACT_DEV_QUERIES, SCIFACT_DEV_OTHERS = 40, 60
+SHIPPED_SCIFACT_DEV = 68.24   # nDCG@10 x100 on that subsample
+CAUSAL_SCIFACT_DEV = 48.46
 
 
 @pytest.fixture
@@ -39,9 +44,41 @@ def test_bundled_encoder_keeps_its_sts_dev_score(shared_data, all_threads):
     from adaptation.evaluation import sts
     from adaptation.evaluation.base import EvalSettings
 
+    encoder = Encoder.load(BUNDLED)
     data = sts.load(shared_data / "stsbenchmark" / "sts-dev.csv")
-    score = 100 * sts.run(Encoder.load(BUNDLED), data, EvalSettings(batch_size=64), "").main_score
+    instruction = encoder.config.task_instructions["similar"]     # the instruction it was trained with
+    score = 100 * sts.run(encoder, data, EvalSettings(batch_size=64), instruction).main_score
     assert score >= SHIPPED_STS_DEV - 2, f"STS-B dev Spearman {score:.2f}, shipped {SHIPPED_STS_DEV:.2f}"
+    # the title-only default it replaced scored 33.97; the causal base scores 54.15 (not yet beaten: BENCHMARKS.md)
+    assert score > 33.97 + 10, "no better at sentence similarity than the title-only encoder it replaced"
+
+
+def scifact_dev(shared_data):
+    """The SciFact train split cut to SCIFACT_DEV_QUERIES seeded queries (so only their judgements pull documents in)."""
+    from adaptation.evaluation import retrieval
+    from adaptation.evaluation.data import seeded_sample
+
+    full = retrieval.load(shared_data / "scifact", "train")
+    keep = seeded_sample(len(full.query_ids), SCIFACT_DEV_QUERIES, 42)
+    ids = [full.query_ids[i] for i in keep]
+    return retrieval.RetrievalData(full.path, full.corpus_ids, full.corpus_texts, ids,
+                                   [full.query_texts[i] for i in keep], {q: full.qrels[q] for q in ids})
+
+
+def test_bundled_encoder_beats_its_causal_base_on_the_scifact_dev_split(shared_data, all_threads):
+    from adaptation import Encoder
+    from adaptation.evaluation import retrieval
+    from adaptation.evaluation.base import EvalSettings
+
+    data = scifact_dev(shared_data)
+    settings = EvalSettings(batch_size=16, limit=SCIFACT_DEV_QUERIES, corpus_sample=SCIFACT_DEV_OTHERS)
+    scores = {}
+    for name, directory in (("shipped", BUNDLED), ("causal", BASELINE)):
+        encoder = Encoder.load(directory)
+        scores[name] = 100 * retrieval.run(encoder, data, settings, encoder.config.query_instruction).main_score
+    assert scores["shipped"] >= SHIPPED_SCIFACT_DEV - 2, scores
+    assert scores["causal"] == pytest.approx(CAUSAL_SCIFACT_DEV, abs=0.5), scores   # the protocol itself held still
+    assert scores["shipped"] > scores["causal"] + 5, scores
 
 
 def test_bundled_encoder_beats_its_causal_base_at_retrieval(shared_data, all_threads):
@@ -56,7 +93,8 @@ def test_bundled_encoder_beats_its_causal_base_at_retrieval(shared_data, all_thr
     scores = {}
     for name, directory in (("shipped", BUNDLED), ("causal", BASELINE)):
         encoder = Encoder.load(directory)
-        scores[name] = score(encoder, queries, passages, encoder.config.query_instruction)["mrr@10"]
+        instruction = encoder.config.task_instructions.get("title", encoder.config.query_instruction)
+        scores[name] = score(encoder, queries, passages, instruction)["mrr@10"]
     shipped, causal = scores["shipped"], scores["causal"]
     assert EncoderConfig.read(BUNDLED).base_hash == EncoderConfig.read(BASELINE).base_hash  # the very same SmolLM2
     assert shipped > causal + 10, f"MRR@10 on PEP sections: shipped {shipped:.2f} vs causal base {causal:.2f}"
