@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from .sources import Skip, extract
     from .store.queries import Where
     from .terminal import terminal_safe
+    from .cli import reported_interrupt
 
 __getattr__, __all__ = lazy_exports(__name__, {
     ".build": ["build_index"],
@@ -85,4 +86,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     ".store.queries": ["Where"],
     # file names, titles and text printed on a terminal: control characters escaped
     ".terminal": ["terminal_safe"],
+    # Ctrl-C while indexing: the one line and exit code of `l2v index`, shared by `l2v demo`
+    ".cli": ["reported_interrupt"],
 })

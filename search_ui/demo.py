@@ -92,7 +92,7 @@ def demo_cmd(
     db = (db or default_db()).expanduser().resolve()
     typer.echo(f"indexing {docs} with {', '.join(repr(n) for n in encoders)} into {db} "
                "(only new or changed files are embedded)")
-    from indexer.cli import reported_interrupt
+    from indexer import reported_interrupt
 
     with reported_interrupt():
         report = build_index(docs, db, encoders, IndexOptions(progress=True))

@@ -236,7 +236,7 @@ def test_a_read_only_database_opens_read_only_and_searches(tmp_path, what):
                 os.chmod(path, 0o555 if path.is_dir() else 0o444)
             os.chmod(db, 0o555)
         user = "65534" if as_root else None
-        search = l2v("search", db, QUERIES[0], "-k", "5", "--json", "--chunks", user=user, cwd=base)
+        search = l2v("search", db, QUERIES[0], "-k", "5", "--json", "--chunks", "--dense", user=user, cwd=base)
         assert search.returncode == 0, search.stderr
         assert [(h["path"], h["start"], round(h["score"], 5)) for h in json.loads(search.stdout)] == expected[0]
         status = l2v("status", db, user=user, cwd=base)
