@@ -21,8 +21,7 @@ from .progress import ProgressBar
 from .storage import atomic_directory, content_hash, copy_base_model, directory_identity, fingerprint
 
 log = logging.getLogger(__name__)
-# What a user should see once per loaded encoder (the dtype it runs in and why): the CLIs print this
-# logger's records on stderr (adaptation.commands.run); library users see nothing unless they ask.
+# the dtype each loaded encoder runs in and why: the CLIs print it (adaptation.commands.run), libraries stay quiet
 notice = logging.getLogger("l2v.notice")
 
 # On a CPU, one forward pass whose activations outgrow the caches turns the elementwise ops
