@@ -114,4 +114,6 @@ def test_nproc_checks_the_command_before_launching(tmp_path):
     done = run([sys.executable, "-m", "search_ui.l2v", "adapt", str(tmp_path / "base"), "--out", str(tmp_path / "o"),
                 "--steps", "mntp", "--mntp-data", str(tmp_path / "missing.txt"), "--nproc", "2"])
     assert done.returncode != 0 and "Traceback" not in done.stderr and "torch.distributed" not in done.stderr
-    assert done.stderr.strip().splitlines() == [f"error: --mntp-data {tmp_path / 'missing.txt'}: no such file; check the path"]
+    # the first mistake, the missing base, is named before any rank starts (the data is checked after it)
+    assert done.stderr.strip().splitlines() == [f"error: model '{tmp_path / 'base'}': no such directory, and not a hub "
+                                                "id (owner/name)"]
