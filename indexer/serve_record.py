@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
+from .store.database import pid_alive
 
 RECORD = "serve.json"
 PROBE_TIMEOUT = 1.0   # seconds /health may take before the search goes ahead in-process
@@ -69,20 +70,6 @@ def read_record(db: str | Path) -> dict | None:
             and not isinstance(record.get("pid"), bool)):
         return None
     return record
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # alive, another user's
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def is_loopback_url(url: str) -> bool:

@@ -149,6 +149,11 @@ def writer_alive(db: Path) -> bool:
         pid = int(holder[-1]) if holder else 0
     except (OSError, ValueError):
         return False
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running (another user's counts)? Used for the writer lock and DB/serve.json."""
     if pid <= 0:
         return False
     try:
@@ -157,4 +162,6 @@ def writer_alive(db: Path) -> bool:
         return False
     except PermissionError:  # alive, owned by another user
         return True
+    except OSError:
+        return False
     return True
