@@ -21,8 +21,11 @@ TERM = re.compile(r"\w+", re.UNICODE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 # RFC 822-style header fields (PEP headers, e-mail): "Title: ...", "Post-History: ..."
 FIELD_LINE = re.compile(r"[A-Z][A-Za-z0-9-]*:(?:[ \t]|$)")
-SEMANTIC_BUDGET = 4     # windows embedded per results page, at most (~0.1-0.3 s each, 135M encoder, 2 cores)
-SEMANTIC_CHARS = 240    # characters of a window the encoder sees (the start decides; cost grows with length)
+# The page's encoder work is ~ SEMANTIC_BUDGET x SEMANTIC_CHARS characters (~240 tokens: well under 1 s for the
+# 135M encoder on 2 cores). Shorter windows spread it over three unmatched hits, not two: a page of 7-10 documents
+# often has three hits sharing no query word, and a hit left without a highlight reads as a bug.
+SEMANTIC_BUDGET = 6     # windows embedded per results page, at most (two per unmatched hit, best-ranked first)
+SEMANTIC_CHARS = 160    # characters of a window the encoder sees (its start decides; cost grows with length)
 STEM = 5                # partial-word match: terms sharing their first STEM letters ("assigns" ~ "assignment")
 STOP = frozenset("a an and are as at be by for from has have in is it its of on or that the this to was were "
                  "what which who will with how why when where does do did".split())

@@ -126,13 +126,25 @@ def server_ms(driver, query: str) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
-def wait_text(driver, text: str, timeout: float = 60.0) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+def wait_for(driver, condition, what: str, timeout: float = 60.0):
+    """``condition(driver)`` once truthy; else an AssertionError naming ``what`` with the page's last text.
+
+    A bare selenium TimeoutException says nothing; the page text tells a CI log whether the app was still
+    computing, showed an error, or rendered something other than expected.
+    """
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout, poll_frequency=0.1,
-                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda d: text in d.find_element("tag name", "body").text)
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
+    except TimeoutException:
+        body = driver.find_element("tag name", "body").text
+        raise AssertionError(f"after {timeout:.0f} s still waiting for {what}; the page shows: ...{body[-1500:]!r}") from None
+
+
+def wait_text(driver, text: str, timeout: float = 60.0) -> None:
+    wait_for(driver, lambda d: text in d.find_element("tag name", "body").text, repr(text), timeout)
 
 
 def navigate(driver, label: str) -> None:

@@ -51,9 +51,8 @@ def test_search_compare_clusters_in_a_browser(server, driver):
     assert "127.0.0.1" in driver.current_url
     ms = ui.search(driver, "walrus operator")
     assert 0 < ms < 60000
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) >= 7)
+    ui.wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) >= 7,
+                "a highlighted passage in each of the 7 hits")
     cards = driver.find_elements(By.CSS_SELECTOR, ".l2v-hit")
     assert len(cards) == 7                              # by document: each of the corpus' 7 documents once
     assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit mark.l2v-passage")) == 7  # every hit highlighted
@@ -71,22 +70,24 @@ def test_search_compare_clusters_in_a_browser(server, driver):
     ui.navigate(driver, "Compare")   # the sidebar navigation
     ui.wait_text(driver, "Type a query and press Enter to see")
 
-    box = WebDriverWait(driver, 30).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query for all encoders"]'))
+    box = ui.wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Query for all encoders"]'),
+                      "the Compare query box", timeout=30)
     box.send_keys("walrus operator" + Keys.ENTER)
-    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").text.count(" ms · 10 hits") == 2)
+    ui.wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body").text.count(" ms · 10 hits") == 2,
+                "both Compare columns' '... ms · 10 hits' captions", timeout=120)
     ui.wait_text(driver, "Agreement")
     assert "page=compare" in driver.current_url
     # Streamlit streams the two columns' cards in after their headers: wait for them rather than
     # counting at one instant (CI once counted 19 of 20 mid-render).
-    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit")) >= 20)
+    ui.wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".l2v-hit")) >= 20, "20 Compare cards")
     assert len(driver.find_elements(By.CSS_SELECTOR, ".l2v-hit")) == 20
     driver.save_screenshot(str(ARTIFACTS / "compare.png"))
 
     ui.navigate(driver, "Clusters")
     ui.wait_text(driver, "chunks in 8 clusters")
     ui.wait_text(driver, "Most distinctive terms")
-    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg"))
+    ui.wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg"),
+                "the cluster map", timeout=30)
     driver.save_screenshot(str(ARTIFACTS / "clusters.png"))
 
     ui.navigate(driver, "Index")

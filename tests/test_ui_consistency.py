@@ -36,6 +36,20 @@ def test_a_page_embeds_a_few_short_windows_in_one_call():
     assert [p.how for p in one] == ["lexical", "semantic"] and len(calls) == 1 and len(calls[0]) == SEMANTIC_BUDGET
 
 
+def test_three_unmatched_hits_on_a_page_are_all_highlighted_in_one_call():
+    """A page of documents often has three hits sharing no query word (CI's PEP page did): none left plain."""
+    calls: list[list[str]] = []
+
+    def semantic(query, pieces):
+        calls.append(list(pieces))
+        return [float(len(p) % 5) for p in pieces]
+
+    texts = ["The walrus operator. It assigns."] * 4 + [_long_chunk(i) for i in range(3)]
+    got = best_passages(texts, "walrus operator", semantic=semantic)
+    assert [p.how for p in got] == ["lexical"] * 4 + ["semantic"] * 3
+    assert len(calls) == 1 and sum(map(len, calls[0])) <= SEMANTIC_BUDGET * SEMANTIC_CHARS
+
+
 def test_partial_word_overlap_chooses_the_candidates():
     seen: list[list[str]] = []
 
