@@ -10,6 +10,7 @@ import sys
 import typer
 
 from .errors import L2VError
+from .terminal import terminal_safe
 
 
 def new_app(help: str) -> typer.Typer:
@@ -28,7 +29,7 @@ def run(app: typer.Typer) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except L2VError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {terminal_safe(err)}", err=True)   # messages quote file names and recorded values
         sys.exit(err.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)

@@ -1,6 +1,6 @@
 """The reliability probe matrix (issue 11): each adversarial probe, the test that replays it, and its result.
 
-    python bench/robustness.py            # runs every probe's tests (50 tests, ~1.5 minutes on 2 cores)
+    python bench/robustness.py            # runs every probe's tests (every test the PROBES table names)
     python bench/robustness.py --list     # the matrix without running it
 
 Every probe is a real scenario against real components (SQLite files, FAISS indexes, SIGKILLed

@@ -59,7 +59,6 @@ if TYPE_CHECKING:
                           SearchResult, SkippedInfo)
     from .sources import Skip, extract
     from .store.queries import Where
-    from .terminal import terminal_safe
     from .cli import reported_interrupt
 
 __getattr__, __all__ = lazy_exports(__name__, {
@@ -84,8 +83,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
                  "SearchResult", "SkippedInfo"],
     ".sources": ["Skip", "extract"],
     ".store.queries": ["Where"],
-    # file names, titles and text printed on a terminal: control characters escaped
-    ".terminal": ["terminal_safe"],
     # Ctrl-C while indexing: the one line and exit code of `l2v index`, shared by `l2v demo`
     ".cli": ["reported_interrupt"],
 })

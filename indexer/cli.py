@@ -14,7 +14,7 @@ from adaptation.hardware import DTYPE_HELP, use_dtype
 
 from .query import DEFAULT_HYBRID
 from .remote import SEARCH_LIMITS
-from .terminal import terminal_safe
+from adaptation.terminal import terminal_safe
 
 
 @contextmanager
@@ -102,7 +102,7 @@ def index_cmd(
     with storage_errors(), reported_interrupt():
         report = build_index(folder, db, encoders, options)
     for name, why in report.repaired.items():
-        typer.echo(f"repaired encoder {name}: {why}", err=True)
+        typer.echo(terminal_safe(f"repaired encoder {name}: {why}"), err=True)
     embedded = ", ".join(f"{k}: {v}" for k, v in report.chunks_embedded.items())
     if report.embedding_workers:
         embedded += " (" + ", ".join(f"{k} on {v} Ray actors" for k, v in report.embedding_workers.items()) + ")"

@@ -189,3 +189,15 @@ def test_control_sequences_in_names_titles_and_text_are_escaped_on_the_terminal(
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\x07" not in result.output and "\u202e" not in result.output
         assert "\\x1b" in result.output, result.output
+
+
+def test_an_error_naming_a_crafted_path_is_escaped_on_the_terminal(tmp_path):
+    """The one-line error quotes what the user typed (or a database recorded): its control sequences too."""
+    import subprocess
+    import sys
+
+    evil = tmp_path / "no\x1b]0;owned\x07such"
+    run = subprocess.run([sys.executable, "-m", "search_ui.l2v", "index", str(evil), "--db", str(tmp_path / "db"),
+                          "--encoder", "hash:16"], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and run.stderr.startswith("error: "), run.stderr
+    assert "\x1b" not in run.stderr and "\x07" not in run.stderr and "\\x1b]0;owned\\x07" in run.stderr, run.stderr
