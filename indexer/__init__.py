@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from adaptation.evaluation.report import load_report
     from .results import (ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, RunReport,
                           SearchResult, SkippedInfo)
-    from .sources import Skip, extract
+    from .sources import Skip, extract, open_inside
     from .store.queries import Where
     from .cli import reported_interrupt
 
@@ -81,7 +81,8 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "adaptation.evaluation.report": ["load_report"],
     ".results": ["ChunkInfo", "DocumentHit", "DocumentInfo", "EncoderInfo", "IndexStatus", "RunInfo", "RunReport",
                  "SearchResult", "SkippedInfo"],
-    ".sources": ["Skip", "extract"],
+    # open_inside: the UI reads a document's file the way the indexer did (no link followed out of the root)
+    ".sources": ["Skip", "extract", "open_inside"],
     ".store.queries": ["Where"],
     # Ctrl-C while indexing: the one line and exit code of `l2v index`, shared by `l2v demo`
     ".cli": ["reported_interrupt"],

@@ -74,7 +74,7 @@ def document_text(index, document_id: int, root: str | Path | None = None) -> tu
             f"this database's folder is not inside --root {root}; showing stored chunks")
         return chunks_text(index, document_id), "chunks", note
     path = safe_path(base, row.path)   # raises before anything is read
-    data = _read_if_unchanged(path, row.size)
+    data = _read_if_unchanged(base, path, row.size)
     if data is None or hashlib.sha256(data).hexdigest() != row.sha256:
         return chunks_text(index, document_id), "chunks", MISSING_OR_CHANGED_NOTE
     from indexer import Skip, extract
@@ -85,12 +85,17 @@ def document_text(index, document_id: int, root: str | Path | None = None) -> tu
         return chunks_text(index, document_id), "chunks", MISSING_OR_CHANGED_NOTE
 
 
-def _read_if_unchanged(path: Path, size: int) -> bytes | None:
-    """The bytes of a regular file of exactly ``size`` bytes (checked on the open handle), else None."""
+def _read_if_unchanged(base: Path, path: Path, size: int) -> bytes | None:
+    """The bytes of a regular file of exactly ``size`` bytes (checked on the open handle), else None.
+
+    Opened as the indexer opens it (``open_inside``: component by component from the root, no link
+    followed): a link swapped into any folder on the path after ``safe_path``'s check is refused too.
+    """
+    from indexer import Skip, open_inside
+
     try:
-        # ``path`` is resolved already: a symlink there now was swapped in since, and is refused
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
+        fd = open_inside(base, path)
+    except (OSError, Skip):
         return None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())

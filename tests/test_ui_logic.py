@@ -313,3 +313,20 @@ def test_c_tfidf_leaves_out_words_of_most_clusters():
     terms = c_tfidf_terms(texts, top=3)
     assert all(not {"python", "use", "code"} & set(t) for t in terms.values()), terms
     assert terms[0][0] in {"walrus", "operator", "assignment"} and terms[3][0] in {"unicode", "string", "bytes"}
+
+
+def test_a_folder_link_swapped_in_after_the_check_is_not_followed(tmp_path):
+    """The UI reads a document's file as the indexer does: a folder on its path replaced by a link out of the root
+    between ``safe_path``'s check and the open is refused, even when the file behind the link is identical."""
+    from search_ui.documents import _read_if_unchanged, safe_path
+
+    root, outside = tmp_path / "docs", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "sub" / "a.txt").write_text("rivers and the sea\n")
+    (outside / "a.txt").write_text("rivers and the sea\n")
+    path = safe_path(root, "sub/a.txt")                       # the check passes now
+    assert _read_if_unchanged(root.resolve(), path, 19) == b"rivers and the sea\n"
+    (root / "sub").rename(tmp_path / "moved")                 # ... then the folder becomes a link out of the root
+    (root / "sub").symlink_to(outside, target_is_directory=True)
+    assert _read_if_unchanged(root.resolve(), path, 19) is None
