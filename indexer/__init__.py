@@ -59,6 +59,7 @@ if TYPE_CHECKING:
                           SearchResult, SkippedInfo)
     from .sources import Skip, extract, open_inside
     from .store.queries import Where
+    from adaptation.terminal import terminal_safe
     from .cli import reported_interrupt
 
 __getattr__, __all__ = lazy_exports(__name__, {
@@ -84,6 +85,8 @@ __getattr__, __all__ = lazy_exports(__name__, {
     # open_inside: the UI reads a document's file the way the indexer did (no link followed out of the root)
     ".sources": ["Skip", "extract", "open_inside"],
     ".store.queries": ["Where"],
+    # file names, titles and text printed on a terminal: control characters escaped (the error printer's too)
+    "adaptation.terminal": ["terminal_safe"],
     # Ctrl-C while indexing: the one line and exit code of `l2v index`, shared by `l2v demo`
     ".cli": ["reported_interrupt"],
 })

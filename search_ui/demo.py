@@ -52,8 +52,7 @@ def readable_score(hit) -> str:
 def sample_search(index, query: str, encoders: list[str], k: int = 5) -> list[str]:
     """The lines ``--no-ui`` prints: per encoder, the top documents (each once) as every surface ranks them
     by default (``DEFAULT_HYBRID``), with their best passage's scores."""
-    from adaptation.terminal import terminal_safe
-    from indexer import DEFAULT_HYBRID
+    from indexer import DEFAULT_HYBRID, terminal_safe
 
     lines = [f"\nsearch: {query}"]
     for name in encoders:
