@@ -119,7 +119,7 @@ class _StdlibText(HTMLParser):
     """The stdlib parser with the indexer's handlers: the reference for the text and title."""
 
     def __init__(self) -> None:
-        from indexer.sources.html_text import TextSink
+        from indexer.sources.html_sink import TextSink
 
         super().__init__(convert_charrefs=True)
         self.sink = TextSink()
