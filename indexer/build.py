@@ -15,6 +15,7 @@ but not committed; the previous state stays live.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -39,7 +40,7 @@ from .interrupts import IndexInterrupted, InterruptGuard
 from .options import IndexOptions, check_options
 from .results import RunReport
 from .store.database import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
-from .store.layout import crash_point, faiss_path, live_files, remove_stale
+from .store.layout import RetiredFiles, crash_point, faiss_path, live_files, remove_stale
 from .store.location import created, inspect_database, mark_creating, remove_own_files
 from .store.schema import Chunk, EncoderRow, Membership, Run
 from .store.summary import write_index_json
@@ -124,6 +125,7 @@ class _Builder:
         self.guard = InterruptGuard()  # phase 2: Ctrl-C never lands between a vector's add and its bookkeeping
         self.kept = 0                  # chunks this run embedded and committed (what a Ctrl-C keeps)
         self.repaired: dict[str, str] = {}  # encoder name -> what setup repaired (a factory that cannot work)
+        self.retired = RetiredFiles()       # superseded FAISS generations readers may still be opening
 
     def run(self, encoders: Mapping[str, str | Embedder] | None) -> RunReport:
         started = time.perf_counter()
@@ -171,6 +173,8 @@ class _Builder:
                 _check_search_preferences(name, config)
                 if config is not None:
                     s.get(EncoderRow, named[name]).config = json.dumps(config, default=str)
+        with contextlib.suppress(OSError):  # superseded generations still in their grace; the next run retries
+            remove_stale(self.db, self._live_files())
         return report
 
     def _fail(self, run_id: int, status: str = "failed", report: RunReport | None = None) -> None:
@@ -404,8 +408,11 @@ class _Builder:
             crash_point("embed_before_commit")
         self.kept += len(ids)
         crash_point("embed_after_commit")
-        for path in old:
-            path.unlink(missing_ok=True)
+        self.retire(old)
+
+    def retire(self, paths: list[Path]) -> None:
+        """``VectorCommitter``: superseded generations go after a grace (``RetiredFiles``), the rest at the end."""
+        self.retired.retire(paths)
 
 
 def _check_search_preferences(name: str, config: dict | None) -> None:

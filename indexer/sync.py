@@ -47,6 +47,9 @@ class VectorCommitter(Protocol):
         """Take ``chunk_ids`` out of every encoder's vectors and record the new FAISS generations in
         ``session``'s open transaction; returns the files that become stale once it commits."""
 
+    def retire(self, paths: list[Path]) -> None:
+        """``paths`` (from ``remove_chunks``) are stale now that its transaction committed."""
+
 
 @dataclass(frozen=True)
 class KnownDocument:
@@ -259,8 +262,7 @@ class DocumentSync:
             stale = self.vectors.remove_chunks(s, old_chunks) if old_chunks else []
             crash_point("sync_before_commit")
         crash_point("sync_after_commit")
-        for path in stale:
-            path.unlink(missing_ok=True)
+        self.vectors.retire(stale)
         for p in gone:
             self.known.pop(p, None)
 

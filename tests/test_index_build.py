@@ -344,3 +344,44 @@ def test_search_time_recall_knobs_against_brute_force():
     assert (found == best).all()
     with pytest.raises(UsageError, match="nprobe must be at least 1"):
         ivf.search(queries, 10, nprobe=0)
+
+
+class _ListingEmbedder(HashEmbedder):
+    """Records the FAISS folder each time the writer asks for vectors (between its commits)."""
+
+    def __init__(self, folder, **kwargs):
+        super().__init__(**kwargs)
+        self.folder, self.listings = folder, []
+
+    def encode_documents(self, texts):
+        if self.folder.is_dir():
+            self.listings.append(sorted(p.name for p in self.folder.iterdir()))
+        return super().encode_documents(texts)
+
+
+def test_superseded_generations_outlive_the_commit_that_replaced_them(tmp_path):
+    """A reader that read generation g just before the writer committed g+1 must still find g's file:
+    deleting it at once failed every retry of a reader racing a fast writer on a busy machine."""
+    docs, db = tmp_path / "docs", tmp_path / "db"
+    make_corpus(docs, 30, paragraphs=4)
+    emb = _ListingEmbedder(db / "faiss", dim=32)
+    build_index(docs, db, {"h": emb}, hash_options(commit_chunks=8, embed_batch=8))
+    assert max(len(listing) for listing in emb.listings) > 1   # earlier generations were kept mid-run
+    with Index.open(db) as idx:
+        (enc,) = idx.encoders()
+        assert enc.generation > 2
+        assert sorted(p.name for p in (db / "faiss").iterdir()) == [f"{enc.id:04d}-h.g{enc.generation:08d}.faiss"]
+
+
+def test_retired_files_go_only_after_their_grace(tmp_path):
+    from indexer.store.layout import RetiredFiles
+
+    old, older = tmp_path / "g1", tmp_path / "g2"
+    old.write_bytes(b"1")
+    older.write_bytes(b"2")
+    kept = RetiredFiles(grace=3600)
+    kept.retire([old])
+    kept.retire([older])
+    assert old.exists() and older.exists()
+    RetiredFiles(grace=0).retire([old])   # no grace: gone with the retirement itself
+    assert not old.exists() and older.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 FAISS_DIR = "faiss"
@@ -31,6 +32,29 @@ def remove_stale(db: Path, keep: set[Path]) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+class RetiredFiles:
+    """FAISS generations a commit superseded, deleted only after ``grace`` seconds.
+
+    A reader reads the live generation's number in SQLite, then opens that file; deleting a superseded
+    file at once made a reader that began its snapshot just before a commit find nothing, and a writer
+    committing every few milliseconds (a fast embedder, small commits) could do that to every retry of a
+    reader on a busy machine. A grace of seconds gives every reader a whole snapshot's time; the files
+    kept meanwhile are few (large indexes commit at most every few seconds) and the run deletes the rest
+    when it ends (``remove_stale``).
+    """
+
+    def __init__(self, grace: float = 10.0):
+        self.grace = grace
+        self._pending: list[tuple[float, Path]] = []
+
+    def retire(self, paths: list[Path]) -> None:
+        """``paths`` stopped being live in a commit that has just finished; delete older retirees."""
+        now = time.monotonic()
+        self._pending += [(now, p) for p in paths]
+        while self._pending and now - self._pending[0][0] >= self.grace:
+            self._pending.pop(0)[1].unlink(missing_ok=True)
 
 
 def crash_point(name: str) -> None:
