@@ -11,7 +11,8 @@ size+mtime without being read, chunks already embedded are not embedded again).
 Each run first reads every live FAISS file: one that is missing or corrupt is rebuilt
 from the chunks SQLite stores (re-embedded), so ``l2v index`` is the repair command.
 An OS/disk/SQLite failure marks the run failed and removes the files it had written
-but not committed; the previous state stays live.
+but not committed; the previous state stays live. The FAISS generations themselves
+(writing, retiring, repairing) are ``generations.VectorGenerations``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from typing import Iterator, Mapping
 
 import numpy as np
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 
 from adaptation.config import check_dense_weight
 from adaptation.errors import EncoderFormatError
@@ -35,17 +35,18 @@ from adaptation.storage import atomic_directory
 from .chunking import ChunkingConfig, ChunkTokenizer, load_tokenizer
 from .embedding import (Batch, Embedder, InProcessEngine, LazyEmbedder, fingerprint_matches, load_embedder,
                         loaded_config, resolve_source)
-from .errors import ChunkingMismatchError, EncoderMismatchError, FaissFileError, NoEncoderError, UsageError
+from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
 from .interrupts import IndexInterrupted, InterruptGuard
 from .options import IndexOptions, check_options
 from .results import RunReport
 from .store.database import INDEX_JSON, SQLITE_NAME, get_setting, make_engine, session_factory, set_setting, writer_lock
-from .store.layout import RetiredFiles, crash_point, faiss_path, live_files, remove_stale
+from .store.layout import crash_point, live_files, remove_stale
 from .store.location import created, inspect_database, mark_creating, remove_own_files
 from .store.schema import Chunk, EncoderRow, Membership, Run
 from .store.summary import write_index_json
+from .generations import VectorGenerations
 from .sync import DocumentSync
-from .vectors import VectorStore, check_factory, factory_problem
+from .vectors import check_factory, factory_problem
 
 __all__ = ["IndexOptions", "RunReport", "build_index"]
 
@@ -119,13 +120,11 @@ class _Builder:
     def __init__(self, folder: Path, db: Path, engine, options: IndexOptions, factories: dict[str, str]):
         self.folder, self.db, self.options, self.factories = folder, db, options, factories
         self.Session = session_factory(engine)
-        self.stores: dict[int, VectorStore] = _LazyStores(self)
-        self.rows: dict[int, EncoderRow] = {}
+        self.vectors = VectorGenerations(db, self.Session)
         self.started = False  # past setup (encoders loaded): from here on a failed run keeps what it did
         self.guard = InterruptGuard()  # phase 2: Ctrl-C never lands between a vector's add and its bookkeeping
         self.kept = 0                  # chunks this run embedded and committed (what a Ctrl-C keeps)
         self.repaired: dict[str, str] = {}  # encoder name -> what setup repaired (a factory that cannot work)
-        self.retired = RetiredFiles()       # superseded FAISS generations readers may still be opening
 
     def run(self, encoders: Mapping[str, str | Embedder] | None) -> RunReport:
         started = time.perf_counter()
@@ -140,16 +139,16 @@ class _Builder:
             s.flush()
             report = RunReport(run_id=run.id)
             report.repaired.update(self.repaired)
-            self.rows = {r.id: r for r in s.scalars(select(EncoderRow))}
+            committed = list(s.scalars(select(EncoderRow)))
             crash_point("setup_before_commit")
         created(self.db)  # the encoders are committed: no longer a half-created database
         self.started = True
         try:
-            self.stores = _LazyStores(self)
-            self._repair_vectors(report)
-            remove_stale(self.db, self._live_files())
+            self.vectors.start(committed)
+            self.vectors.repair(report)
+            self.vectors.remove_stale()
             first = next(iter(embedders.values()))  # loaded only if some file needs chunking
-            DocumentSync(self.Session, self.folder, [self.db], self.options, self, lambda: self._chunking_tokenizer(first),
+            DocumentSync(self.Session, self.folder, [self.db], self.options, self.vectors, lambda: self._chunking_tokenizer(first),
                          chunking, report).run()
             for name, embedder in embedders.items():
                 report.chunks_embedded[name] = self._embed_missing(named[name], embedder, report)
@@ -174,7 +173,7 @@ class _Builder:
                 if config is not None:
                     s.get(EncoderRow, named[name]).config = json.dumps(config, default=str)
         with contextlib.suppress(OSError):  # superseded generations still in their grace; the next run retries
-            remove_stale(self.db, self._live_files())
+            self.vectors.remove_stale()
         return report
 
     def _fail(self, run_id: int, status: str = "failed", report: RunReport | None = None) -> None:
@@ -198,30 +197,6 @@ class _Builder:
             remove_stale(self.db, live_files(self.db, [(r.id, r.name, r.generation) for r in rows]))
         except Exception:
             pass
-
-    def _live_files(self) -> set[Path]:
-        return live_files(self.db, [(r.id, r.name, r.generation) for r in self.rows.values()])
-
-    def _repair_vectors(self, report: RunReport) -> None:
-        """Read every live FAISS file; one that is missing, corrupt or mislabels vectors is dropped with its
-        memberships, so phase 2 re-embeds every stored chunk into a fresh index."""
-        for encoder_id, row in list(self.rows.items()):
-            if row.generation == 0:
-                continue
-            try:
-                store = self.stores[encoder_id]
-                if store.dim != row.dim:
-                    raise FaissFileError(f"{faiss_path(self.db, row.id, row.name, row.generation).name} has "
-                                         f"dimension {store.dim}, the encoder {row.dim}")
-            except FaissFileError as err:
-                self.stores.pop(encoder_id, None)
-                with self.Session.begin() as s:
-                    n = s.execute(delete(Membership).where(Membership.encoder_id == encoder_id)).rowcount
-                    fresh = s.get(EncoderRow, encoder_id)
-                    fresh.generation, fresh.ntotal = 0, 0
-                    s.flush()
-                    self.rows[encoder_id] = fresh
-                report.repaired[row.name] = f"{err}; re-embedding its {n} stored chunks"
 
     # ---------------------------------------------------------------- setup
     def _settings(self, s) -> ChunkingConfig:
@@ -313,31 +288,6 @@ class _Builder:
                 first.tokenizer.save(tmp)
         return load_tokenizer(target)
 
-    def _load_store(self, row: EncoderRow) -> VectorStore:
-        if row.generation == 0:
-            return VectorStore.create(row.dim, row.factory)
-        return VectorStore.load(faiss_path(self.db, row.id, row.name, row.generation), row.factory)
-
-    # ---------------------------------------------------------------- commits
-    def remove_chunks(self, s: Session, chunk_ids: list[int]) -> list[Path]:
-        """``VectorCommitter`` for phase 1: the chunk ids leave every encoder's index in ``s``'s commit."""
-        touched = [i for i in self.rows if self.stores[i].remove(chunk_ids)]
-        return self.commit_vectors(s, touched)
-
-    def commit_vectors(self, s: Session, encoder_ids: list[int]) -> list[Path]:
-        """Write a new FAISS generation for each encoder and record it in the open transaction ``s``."""
-        old = []
-        for encoder_id in encoder_ids:
-            row = s.get(EncoderRow, encoder_id)
-            store = self.stores[encoder_id]
-            new_gen = row.generation + 1
-            store.save(faiss_path(self.db, row.id, row.name, new_gen))
-            if row.generation:
-                old.append(faiss_path(self.db, row.id, row.name, row.generation))
-            row.generation, row.ntotal = new_gen, store.ntotal
-            self.rows[encoder_id] = row
-        return old
-
     # ---------------------------------------------------------------- phase 2
     def _embed_missing(self, encoder_id: int, embedder: Embedder, report: RunReport) -> int:
         """Give the encoder every chunk it lacks; the engine runs the model, this process does every commit.
@@ -352,7 +302,7 @@ class _Builder:
         opts, pending, embedded = self.options, [], 0
         with self.Session() as s:
             total = s.query(Chunk.id).where(_missing_for(encoder_id)).count()
-        bar = ProgressBar(total=total, desc=f"embedding ({self.rows[encoder_id].name})", unit="chunk",
+        bar = ProgressBar(total=total, desc=f"embedding ({self.vectors.rows[encoder_id].name})", unit="chunk",
                           disable=not opts.progress or total == 0)
         engine = _engine(opts) if total else InProcessEngine()
         last_commit, commit_cost = time.monotonic(), 0.0
@@ -361,7 +311,7 @@ class _Builder:
             try:
                 for ids, vectors in engine.embed(embedder, self._pending_batches(encoder_id)):
                     with self.guard.protected():  # vectors and the ids that account for them enter together
-                        store = self.stores[encoder_id]
+                        store = self.vectors.stores[encoder_id]
                         store.add(ids, unit_rows(vectors))
                         store.maybe_train()
                         pending.extend(ids.tolist())
@@ -375,7 +325,7 @@ class _Builder:
                             commit_cost = last_commit - began
                 with self.guard.protected():
                     # the end: a staged IVF/PQ trains now if it has at least one vector per centroid
-                    trained = encoder_id in self.stores and self.stores[encoder_id].maybe_train(final=True)
+                    trained = encoder_id in self.vectors.stores and self.vectors.stores[encoder_id].maybe_train(final=True)
                     if trained or pending:
                         self._commit_membership(encoder_id, pending)
                         pending = []
@@ -385,7 +335,7 @@ class _Builder:
                         self._commit_membership(encoder_id, pending)
                 raise
         if hasattr(engine, "workers"):
-            report.embedding_workers[self.rows[encoder_id].name] = len(engine.workers)
+            report.embedding_workers[self.vectors.rows[encoder_id].name] = len(engine.workers)
         return embedded
 
     def _pending_batches(self, encoder_id: int) -> Iterator[Batch]:
@@ -404,15 +354,11 @@ class _Builder:
         with self.Session() as s, s.begin():
             if ids:
                 s.execute(Membership.__table__.insert(), [{"chunk_id": i, "encoder_id": encoder_id} for i in ids])
-            old = self.commit_vectors(s, [encoder_id])
+            old = self.vectors.commit(s, [encoder_id])
             crash_point("embed_before_commit")
         self.kept += len(ids)
         crash_point("embed_after_commit")
-        self.retire(old)
-
-    def retire(self, paths: list[Path]) -> None:
-        """``VectorCommitter``: superseded generations go after a grace (``RetiredFiles``), the rest at the end."""
-        self.retired.retire(paths)
+        self.vectors.retire(old)
 
 
 def _check_search_preferences(name: str, config: dict | None) -> None:
@@ -439,14 +385,3 @@ def _missing_for(encoder_id: int):
     return ~select(Membership.chunk_id).where(Membership.chunk_id == Chunk.id,
                                               Membership.encoder_id == encoder_id).exists()
 
-
-class _LazyStores(dict):
-    """encoder id -> VectorStore, read from disk on first use."""
-
-    def __init__(self, builder: _Builder):
-        super().__init__()
-        self.builder = builder
-
-    def __missing__(self, encoder_id: int) -> VectorStore:
-        self[encoder_id] = store = self.builder._load_store(self.builder.rows[encoder_id])
-        return store

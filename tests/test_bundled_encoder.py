@@ -30,6 +30,14 @@ SHIPPED_SCIFACT_DEV = 69.21   # nDCG@10 x100 on that subsample
 CAUSAL_SCIFACT_DEV = 48.46
 
 
+@pytest.fixture(scope="module")
+def encoders():
+    """Each bundled encoder loaded once for the module's quality tests (loading merges its adapters)."""
+    from adaptation import Encoder
+
+    return {"shipped": Encoder.load(BUNDLED), "causal": Encoder.load(BASELINE)}
+
+
 @pytest.fixture
 def all_threads():
     """These tests run a 135M model: give it both cores (conftest sets one thread for tiny models)."""
@@ -39,12 +47,11 @@ def all_threads():
     torch.set_num_threads(previous)
 
 
-def test_bundled_encoder_keeps_its_sts_dev_score(shared_data, all_threads):
-    from adaptation import Encoder
+def test_bundled_encoder_keeps_its_sts_dev_score(shared_data, all_threads, encoders):
     from adaptation.evaluation import sts
     from adaptation.evaluation.base import EvalSettings
 
-    encoder = Encoder.load(BUNDLED)
+    encoder = encoders["shipped"]
     data = sts.load(shared_data / "stsbenchmark" / "sts-dev.csv")
     instruction = encoder.config.task_instructions["similar"]     # the instruction it was trained with
     score = 100 * sts.run(encoder, data, EvalSettings(batch_size=64), instruction).main_score
@@ -65,25 +72,22 @@ def scifact_dev(shared_data):
                                    [full.query_texts[i] for i in keep], {q: full.qrels[q] for q in ids})
 
 
-def test_bundled_encoder_beats_its_causal_base_on_the_scifact_dev_split(shared_data, all_threads):
-    from adaptation import Encoder
+def test_bundled_encoder_beats_its_causal_base_on_the_scifact_dev_split(shared_data, all_threads, encoders):
+    """The causal base's score on this subsample is the recorded one (bench/dev_sets.py protocol): re-encoding
+    ~100 abstracts with it cost the suite a minute; the PEP test below compares with the base live."""
     from adaptation.evaluation import retrieval
     from adaptation.evaluation.base import EvalSettings
 
     data = scifact_dev(shared_data)
     settings = EvalSettings(batch_size=16, limit=SCIFACT_DEV_QUERIES, corpus_sample=SCIFACT_DEV_OTHERS)
-    scores = {}
-    for name, directory in (("shipped", BUNDLED), ("causal", BASELINE)):
-        encoder = Encoder.load(directory)
-        scores[name] = 100 * retrieval.run(encoder, data, settings, encoder.config.query_instruction).main_score
-    assert scores["shipped"] >= SHIPPED_SCIFACT_DEV - 2, scores
-    assert scores["causal"] == pytest.approx(CAUSAL_SCIFACT_DEV, abs=0.5), scores   # the protocol itself held still
-    assert scores["shipped"] > scores["causal"] + 5, scores
+    encoder = encoders["shipped"]
+    shipped = 100 * retrieval.run(encoder, data, settings, encoder.config.query_instruction).main_score
+    assert shipped >= SHIPPED_SCIFACT_DEV - 2, f"SciFact dev nDCG@10 {shipped:.2f}, shipped {SHIPPED_SCIFACT_DEV:.2f}"
+    assert shipped > CAUSAL_SCIFACT_DEV + 5, f"SciFact dev nDCG@10 {shipped:.2f}, causal base {CAUSAL_SCIFACT_DEV:.2f}"
 
 
-def test_bundled_encoder_beats_its_causal_base_at_retrieval(shared_data, all_threads):
+def test_bundled_encoder_beats_its_causal_base_at_retrieval(shared_data, all_threads, encoders):
     """The job it ships for: on held-out PEP sections the LLM2Vec encoder must far outrank the same SmolLM2 used causally."""
-    from adaptation import Encoder
     from adaptation.config import EncoderConfig
 
     sys.path.insert(0, str(BUNDLED.parents[2] / "bench"))
@@ -91,8 +95,7 @@ def test_bundled_encoder_beats_its_causal_base_at_retrieval(shared_data, all_thr
 
     queries, passages = dev_set()
     scores = {}
-    for name, directory in (("shipped", BUNDLED), ("causal", BASELINE)):
-        encoder = Encoder.load(directory)
+    for name, encoder in encoders.items():
         instruction = encoder.config.task_instructions.get("title", encoder.config.query_instruction)
         scores[name] = score(encoder, queries, passages, instruction)["mrr@10"]
     shipped, causal = scores["shipped"], scores["causal"]
