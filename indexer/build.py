@@ -36,6 +36,7 @@ from .chunking import ChunkingConfig, ChunkTokenizer, load_tokenizer
 from .embedding import (Batch, Embedder, InProcessEngine, LazyEmbedder, fingerprint_matches, load_embedder,
                         loaded_config, resolve_source)
 from .errors import ChunkingMismatchError, EncoderMismatchError, NoEncoderError, UsageError
+from .generations import VectorGenerations
 from .interrupts import IndexInterrupted, InterruptGuard
 from .options import IndexOptions, check_options
 from .results import RunReport
@@ -44,7 +45,6 @@ from .store.layout import crash_point, live_files, remove_stale
 from .store.location import created, inspect_database, mark_creating, remove_own_files
 from .store.schema import Chunk, EncoderRow, Membership, Run
 from .store.summary import write_index_json
-from .generations import VectorGenerations
 from .sync import DocumentSync
 from .vectors import check_factory, factory_problem
 
