@@ -4,9 +4,11 @@
         [--weights 0.5,0.3,0.2] [--out bench/results/hybrid.md]
 
 Writes each corpus document as a file, indexes the folder with ``build_index`` (the encoder's
-own chunking), then runs every test query through ``Index.search`` (dense), the FTS5 BM25
-ranking the hybrid mode uses, and their fusion at several dense weights. A document ranks
-where its best chunk does. Prints nDCG@10, MRR@10 and recall@100 (as ``l2v eval`` computes them).
+own chunking), then runs every test query through ``Index.search_vector``: dense, hybrid at several
+dense weights (the product's fusion: min-max-scaled scores, weighed), and the FTS5 BM25 ranking alone;
+with ``--rrf`` also reciprocal rank fusion of the same two rankings (the fusion hybrid search used
+before). A document ranks where its best chunk does. Prints nDCG@10, MRR@10 and recall@100 (as
+``l2v eval`` computes them). A database already built for the same folder and encoder is reused.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--corpus-sample", type=int, default=2000)
     parser.add_argument("--split", default="test", help="qrels split: choose the weight on 'train' (a dev split), "
                                                        "report 'test' once")
+    parser.add_argument("--rrf", action="store_true", help="also reciprocal rank fusion (k=60) at the same weights")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -63,21 +66,27 @@ def main() -> None:
     build_index(folder, db, {"enc": args.encoder}, IndexOptions(progress=True))
     build_seconds = time.perf_counter() - started
 
-    runs: dict[str, dict[str, list[str]]] = {"dense": {}, "BM25": {}}
     weights = [float(w) for w in args.weights.split(",")]
-    for w in weights:
-        runs[f"hybrid, dense weight {w:g}"] = {}
+    runs: dict[str, dict[str, list[str]]] = {"dense": {}, "BM25": {},
+                                             **{f"hybrid, dense weight {w:g}": {} for w in weights},
+                                             **({f"RRF (before), dense weight {w:g}": {} for w in weights}
+                                                if args.rrf else {})}
     with Index.open(db) as idx:
         doc_of = {c.id: Path(c.path).stem for c in idx.chunks()}
+        embedder, instruction = idx.embedder("enc"), idx.query_instruction("enc")
         for qid, query in zip(data.query_ids, data.query_texts):
-            dense = [r.chunk_id for r in idx.search(query, encoder="enc", k=args.depth)]
+            vector = embedder.encode_queries([query], instruction=instruction)[0]
+            dense = [r.chunk_id for r in idx.search_vector(vector, "enc", k=args.depth)]
             with idx.Session() as s:
                 lexical = bm25(s, query, args.depth)
             runs["dense"][qid] = documents(dense, doc_of)
             runs["BM25"][qid] = documents(lexical, doc_of)
             for w in weights:
-                fused = [c for c, _ in rrf([dense, lexical], weights=[w, 1 - w])]
-                runs[f"hybrid, dense weight {w:g}"][qid] = documents(fused, doc_of)
+                fused = idx.search_vector(vector, "enc", k=args.depth, bm25_query=query, dense_weight=w)
+                runs[f"hybrid, dense weight {w:g}"][qid] = documents([r.chunk_id for r in fused], doc_of)
+                if args.rrf:
+                    ranked = [c for c, _ in rrf([dense, lexical], weights=[w, 1 - w])]
+                    runs[f"RRF (before), dense weight {w:g}"][qid] = documents(ranked, doc_of)
 
     lines = [f"{name}: {len(data.corpus_ids)} documents, {len(data.query_ids)} {args.split} queries; encoder "
              f"`{args.encoder}`; index built in {build_seconds:.0f} s", *([sampling["note"]] if args.limit else []), "",

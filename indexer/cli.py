@@ -123,8 +123,8 @@ def search_cmd(
     k: int = typer.Option(10, "-k", "--top-k", help="Number of results (documents, or chunks with --chunks)."),
     chunks: bool = typer.Option(False, "--chunks", help="One result per chunk instead of per document."),
     hybrid: bool = typer.Option(DEFAULT_HYBRID, "--hybrid/--dense",
-                                help="Fuse with BM25 (SQLite FTS5) by reciprocal rank fusion (the default "
-                                     "everywhere); --dense: the encoder alone."),
+                                help="Fuse with BM25 (SQLite FTS5): both scores scaled to 0-1 and weighed "
+                                     "(the default everywhere); --dense: the encoder alone."),
     dense_weight: Optional[float] = typer.Option(None, "--dense-weight", min=0.0, max=1.0,
                                                  help="With --hybrid: the dense ranking's share of the fusion, the "
                                                       "rest is BM25's (default: the encoder's recorded weight); "

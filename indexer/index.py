@@ -21,12 +21,12 @@ from adaptation.numeric import unit_rows
 from .embedding import Embedder, LazyEmbedder, fingerprint_matches
 from .errors import EncoderMismatchError, FaissFileError, IndexNotReadyError, UsageError
 from .query import EMPTY_QUERY, blank_query
-from .ranking import group_by_document, rrf
+from .ranking import FUSION_DEPTH, convex_fusion, group_by_document
 from .results import ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
 from .sources import glob_match
 from .store.database import get_setting, make_engine, session_factory, sqlite_path, writer_alive
 from .store.layout import faiss_path
-from .store.queries import Where, allowed_chunk_ids, bm25, id_batches, stored_span
+from .store.queries import Where, allowed_chunk_ids, bm25_scored, id_batches, stored_span
 from .store.schema import Chunk, Document, EncoderRow, Membership, Run, Skipped
 from .vectors import StoredVectors, VectorStore
 
@@ -343,8 +343,9 @@ class Index:
                       ef_search: int | None = None) -> list[SearchResult]:
         """Search with an already computed query vector (normalized here); with ``bm25_query``, fuse with BM25.
 
-        Fusion is weighted reciprocal rank fusion: ``dense_weight`` for the dense ranking, the rest for
-        BM25 (None: the encoder's recorded ``hybrid_dense_weight``).
+        Fusion is ``ranking.convex_fusion`` of the min-max-scaled scores of the top ``max(k, FUSION_DEPTH)`` of
+        each ranking: ``dense_weight`` for the dense one, the rest for BM25 (None: the encoder's recorded
+        ``hybrid_dense_weight``). A fused score is in [0, 1]; 1 = first in both rankings.
         """
         where = Where.of(where)
         return self._snapshot(encoder, lambda s, row, store: self._search_in(
@@ -363,13 +364,13 @@ class Index:
             raise UsageError(f"query vector has {q.shape[1]} dimensions, encoder '{row.name}' has {store.dim}")
         q = unit_rows(q)
         allowed = allowed_chunk_ids(s, where) if where else None
-        depth = max(k, 50) if bm25_query else k
+        depth = max(k, FUSION_DEPTH) if bm25_query else k
         scores, ids = store.search(q, depth, allowed=allowed, nprobe=nprobe, ef_search=ef_search)
         dense = {int(i): float(v) for i, v in zip(ids[0], scores[0]) if i >= 0}
         if bm25_query:
-            lexical = bm25(s, bm25_query, depth, set(allowed) if allowed is not None else None)
-            fused = rrf([list(dense), lexical], weights=[dense_weight, 1.0 - dense_weight])[:k]
-            ranks = {c: r for r, c in enumerate(lexical, start=1)}
+            lexical = bm25_scored(s, bm25_query, depth, set(allowed) if allowed is not None else None)
+            fused = convex_fusion(list(dense.items()), lexical, dense_weight)[:k]
+            ranks = {c: r for r, (c, _) in enumerate(lexical, start=1)}
             hits = [(c, score, dense.get(c), ranks.get(c)) for c, score in fused]
         else:
             hits = [(c, v, v, None) for c, v in list(dense.items())[:k]]

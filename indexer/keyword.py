@@ -2,8 +2,8 @@
 
 Loading a model takes seconds to minutes; a search for exact words (a name, an error message) does not need
 one. ``l2v search --keyword`` and a hybrid search with dense weight 0 (whose dense ranking would count for
-nothing) run here. A hit's score is the one hybrid search with dense weight 0 gives it, ``1 / (60 + rank)``,
-so the two rank alike and their scores compare.
+nothing) run here. A hit's score is the one hybrid search with dense weight 0 gives it: its BM25 score min-max
+scaled over the same ``max(k, FUSION_DEPTH)`` candidates, so the two rank alike and their scores compare.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from .errors import UsageError
 from .query import EMPTY_QUERY, blank_query
-from .ranking import RRF_K, group_by_document
+from .ranking import FUSION_DEPTH, group_by_document, min_max
 from .results import DocumentHit, SearchResult
-from .store.queries import Where, allowed_chunk_ids, bm25, id_batches
+from .store.queries import Where, allowed_chunk_ids, bm25_scored, id_batches
 from .store.schema import Chunk, Document
 
 KEYWORD_ENCODER = "bm25"   # what a keyword hit names as its encoder: no model ranked it
@@ -30,7 +30,9 @@ def keyword_search(idx, query: str, k: int = 10, where: Any = None) -> list[Sear
     where = Where.of(where)
     with idx.Session() as s:
         allowed = set(allowed_chunk_ids(s, where)) if where else None
-        ranked = bm25(s, query, k, allowed)
+        scored = bm25_scored(s, query, max(k, FUSION_DEPTH), allowed)
+        scaled = min_max(scored)
+        ranked = [chunk_id for chunk_id, _ in scored[:k]]
         rows_query = select(Chunk, Document).join(Document, Document.id == Chunk.document_id)
         rows = {c.id: (c, d) for part in id_batches(ranked) for c, d in s.execute(rows_query.where(Chunk.id.in_(part)))}
     out: list[SearchResult] = []
@@ -39,7 +41,7 @@ def keyword_search(idx, query: str, k: int = 10, where: Any = None) -> list[Sear
             c, d = rows[chunk_id]
             rank = len(out) + 1
             out.append(SearchResult(c.id, d.id, d.path, d.title, d.doc_type, c.text, c.start, c.end,
-                                    1.0 / (RRF_K + rank), rank, KEYWORD_ENCODER, None, rank))
+                                    scaled[chunk_id], rank, KEYWORD_ENCODER, None, rank))
     return out
 
 

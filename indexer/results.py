@@ -15,7 +15,7 @@ class SearchResult:
     text: str           # the chunk text == document_text[start:end]
     start: int
     end: int
-    score: float        # cosine similarity (dense) or reciprocal-rank-fusion score (hybrid)
+    score: float        # cosine similarity (dense), fused 0-1 score (hybrid) or scaled BM25 (keyword)
     rank: int           # 1-based
     encoder: str
     dense_score: float | None = None

@@ -43,7 +43,7 @@ def demo_encoders(encoder: str | None) -> dict[str, str]:
 
 def readable_score(hit) -> str:
     """What ranked a hit, in numbers a reader knows: the encoder's cosine and the BM25 rank (not the fused
-    reciprocal-rank score, ~0.015 for every hit, which says nothing on its own)."""
+    score, a 0-1 blend of two rescaled scores that says little on its own)."""
     parts = ([f"cosine {hit.dense_score:.3f}"] if hit.dense_score is not None else []) + \
         ([f"BM25 rank {hit.bm25_rank}"] if hit.bm25_rank is not None else [])
     return ", ".join(parts) or f"score {hit.score:.3f}"

@@ -63,13 +63,17 @@ def fts_query(query: str) -> str:
     return " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
 
 
-def bm25(session, query: str, limit: int, allowed: set[int] | None = None) -> list[int]:
-    """Chunk ids ranked by BM25 (best first)."""
+def bm25_scored(session, query: str, limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+    """(chunk id, BM25 score) best first; the score is FTS5's ``bm25()`` negated, so higher is better."""
     expression = fts_query(query)
     if not expression:
         return []
     fetch = limit if allowed is None else limit * 20 + 1000
-    rows = session.execute(text("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH :q ORDER BY bm25(chunks_fts) "
-                                "LIMIT :n"), {"q": expression, "n": fetch}).all()
-    ids = [r[0] for r in rows if allowed is None or r[0] in allowed]
-    return ids[:limit]
+    rows = session.execute(text("SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH :q "
+                                "ORDER BY bm25(chunks_fts), rowid LIMIT :n"), {"q": expression, "n": fetch}).all()
+    return [(int(r[0]), -float(r[1])) for r in rows if allowed is None or r[0] in allowed][:limit]
+
+
+def bm25(session, query: str, limit: int, allowed: set[int] | None = None) -> list[int]:
+    """Chunk ids ranked by BM25 (best first)."""
+    return [chunk_id for chunk_id, _ in bm25_scored(session, query, limit, allowed)]

@@ -170,7 +170,7 @@ def render(idx, db: str) -> None:
                           help="One result per document, ranked by its best passage; its other matching "
                                "passages fold under it. Off: one result per chunk.")
         hybrid = st.toggle("Hybrid (dense + BM25)", key="search_hybrid",
-                           help="Fuse the encoder's ranking with keyword BM25 by reciprocal rank fusion "
+                           help="Fuse the encoder's scores with keyword BM25 scores, each scaled to 0-1 "
                                 "(on by default: it rescues exact names and small encoders).")
         dense_weight = st.slider("Dense weight", 0.0, 1.0, step=0.05, key=f"search_{name}_dense_weight",
                                  disabled=not hybrid,
