@@ -19,7 +19,7 @@ from adaptation.errors import L2VError
 from adaptation.numeric import unit_rows
 
 from .embedding import Embedder, LazyEmbedder, fingerprint_matches
-from .errors import EncoderMismatchError, FaissFileError, IndexNotReadyError, UsageError
+from .errors import EncoderMismatchError, FaissFileError, UsageError
 from .query import EMPTY_QUERY, blank_query
 from .ranking import FUSION_DEPTH, convex_fusion, group_by_document
 from .results import ChunkInfo, DocumentHit, DocumentInfo, EncoderInfo, IndexStatus, RunInfo, SearchResult, SkippedInfo
@@ -311,28 +311,10 @@ class Index:
             depth = min(depth * 4, total)
 
     def check_searchable(self, encoder: str | None = None) -> None:
-        """Refuse, in one line, a search whose answer could only mislead ("no results" on a database being built).
+        """Refuse, in one line, a search whose answer could only mislead (see ``readiness.check_searchable``)."""
+        from .readiness import check_searchable
 
-        That is: the database's first build is still running (its vectors are partial), or the encoder has no
-        vectors although chunks exist (a build still running, or one stopped before its first commit). A
-        finished empty index is searchable: "no results" is then the truth. Cheap on a built database (one tiny
-        query on the runs table); ``search`` and ``search_documents`` call it before loading the model.
-        """
-        with self.Session() as s:
-            row = self._encoder_row(encoder, s)
-            finished = s.scalar(select(Run.id).where(Run.status == "done").limit(1)) is not None
-            if finished and row.ntotal:
-                return
-            n_chunks = s.scalar(select(func.count(Chunk.id)))
-        runs = self.runs(1)
-        if runs and runs[0].status == "running" and (not finished or not row.ntotal):
-            whose = f" for encoder '{row.name}'" if finished else ""
-            raise IndexNotReadyError(f"'{self.path}' is still being built: `l2v index` has embedded {row.ntotal} of "
-                                     f"{n_chunks} chunks so far{whose}; search again when it finishes")
-        if not row.ntotal and (n_chunks or not finished):
-            raise IndexNotReadyError(f"'{self.path}' has no vectors for encoder '{row.name}' yet: the `l2v index` run "
-                                     f"that embeds them stopped first; run `l2v index {self.root or 'FOLDER'} --db "
-                                     f"{self.path}` again to resume")
+        check_searchable(self, encoder)
 
     def hybrid_dense_weight(self, encoder: str | None = None) -> float:
         """The dense share of hybrid search the encoder recorded (0.5 when it recorded none)."""
