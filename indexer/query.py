@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # Hybrid (dense + BM25, their scores min-max scaled and weighed at the dense weight the encoder recorded) unless
 # told otherwise: on SciFact's train-split dev sample (bench/bench_hybrid.py, BENCHMARKS.md) the bundled l2v-smollm2
-# scores nDCG@10 44.1 dense, 79.1 BM25 and 82.2 hybrid at its recorded weight 0.3; the fusion rescues exact names
+# scores nDCG@10 44.1 dense, 79.1 BM25 and 82.6 hybrid at its recorded weight 0.3; the fusion rescues exact names
 # for any encoder.
 DEFAULT_HYBRID = True
 
