@@ -41,6 +41,20 @@ def l2v(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120, env=env, cwd=REPO)
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT back to its default in the child: a suite started in the background (``nohup``, ``cmd &``) inherits
+    SIGINT *ignored*, and the child would then never see the Ctrl-C these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test (it is not installed when SIGINT was ignored at start-up)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 class IndexProcess:
     """``l2v index`` in a subprocess with a slow hash embedder; its stderr is read as it comes."""
 
@@ -49,7 +63,8 @@ class IndexProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-c", CODE, "index", str(docs), "--db", str(db), "--encoder", f"hash:16:0:{delay}",
              "--name", "h", "--chunk-tokens", "32", "--overlap", "4"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO,
+            preexec_fn=ctrl_c_as_in_a_terminal)
         self.stderr = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -199,7 +214,7 @@ def test_a_finished_empty_index_still_answers_no_results(tmp_path):
         assert idx.search("anything") == []
 
 
-def test_the_guard_holds_a_sigint_until_the_protected_section_ends():
+def test_the_guard_holds_a_sigint_until_the_protected_section_ends(python_sigint):
     reached = []
     with InterruptGuard() as guard, pytest.raises(KeyboardInterrupt):
         with guard.protected():
