@@ -24,13 +24,13 @@ def convex_fusion(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[in
 
     Each list is (id, score) best first; a candidate missing from one list counts 0 there. Scores, not ranks,
     are fused (a "relative score fusion"): on SciFact's train-split dev sample with the 135M default, reciprocal
-    rank fusion at any weight fell 5-15 nDCG@10 points *under* BM25 alone (RRF's 1/(60 + rank) flattens BM25's
+    rank fusion at any weight fell 5-20 nDCG@10 points *under* BM25 alone (RRF's 1/(60 + rank) flattens BM25's
     confident first hit into a near-tie that a weak dense ranking overturns), while this fusion at 0.3 beat BM25
-    by 3 (BENCHMARKS.md). Ties keep the order of the ranking with the larger weight.
+    by 3.5 (BENCHMARKS.md). Ties keep the order of the ranking with the larger weight.
     """
     dense_scaled, lexical_scaled = min_max(dense), min_max(lexical)
     first, second = (dense, lexical) if dense_weight >= 0.5 else (lexical, dense)
-    order = {}
+    order: dict[int, int] = {}
     for n, (item, _) in enumerate([*first, *second]):
         order.setdefault(item, n)
     fused = {item: dense_weight * dense_scaled.get(item, 0.0) + (1.0 - dense_weight) * lexical_scaled.get(item, 0.0)
